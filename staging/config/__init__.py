@@ -1,0 +1,1 @@
+"""`[tool.staging]`: the user's contract. `model` is its shape; `load` reads it."""

@@ -1,0 +1,80 @@
+"""Keep secrets out of every byte staging writes or prints.
+
+A `Redactor` knows the run's secret values (the generated password, every value of a
+secret-like setting) and the encodings they travel in (raw, percent-escaped, JSON- and
+shell-quoted), and replaces each with `***`. Register secrets as soon as they exist;
+redact everything at the edge (console, logs, reports, verdict).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+SECRET_NAME = re.compile(r"(pass(word)?|secret|token|key|dsn|credential|webhook)", re.IGNORECASE)
+# A URL with userinfo: the password part is always masked, known or not.
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@\s]*)@")
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names a human would call secret: password, secret, token, key, dsn..."""
+    return bool(SECRET_NAME.search(name))
+
+
+def _variants(secret: str) -> set[str]:
+    variants = {secret, quote(secret, safe=""), quote_plus(secret), shlex.quote(secret)}
+    variants.add(json.dumps(secret)[1:-1])
+    variants.add(secret.replace("\\", "\\\\").replace('"', '\\"'))
+    return {v for v in variants if v}
+
+
+class Redactor:
+    """Thread-safe; shared by every phase of a run."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._needles: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        # Very short values ("", "1") would mask half the output and protect nothing.
+        if not secret or len(secret) < 4:
+            return
+        with self._lock:
+            merged = set(self._needles) | _variants(secret)
+            self._needles = sorted(merged, key=len, reverse=True)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._needles)
+
+    def __call__(self, text: str) -> str:
+        return self.text(text)
+
+    def text(self, text: str) -> str:
+        with self._lock:
+            needles = list(self._needles)
+        for needle in needles:
+            if needle in text:
+                text = text.replace(needle, MASK)
+        return _URL_USERINFO.sub(
+            lambda m: f"{m['scheme']}{m['user']}:{MASK}@" if m["pw"] else m.group(0), text
+        )
+
+    def value(self, value: Any) -> Any:
+        """Redact strings inside any JSON-like structure."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
