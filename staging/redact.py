@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
-SECRET_NAME = re.compile(r"(pass(word)?|secret|token|key|dsn|credential|webhook)", re.IGNORECASE)
+SECRET_NAME = re.compile(r"(pass(word)?|secret|token|key|dsn|credential)", re.IGNORECASE)
 # A URL with userinfo: the password part is always masked, known or not.
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@\s]*)@")
 

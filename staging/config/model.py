@@ -101,8 +101,10 @@ class StagingConfig(_Strict):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
-                c.isalnum() or c == "_" for c in name
+            if (
+                not name
+                or not (name[0].isalpha() or name[0] == "_")
+                or not all(c.isalnum() or c == "_" for c in name)
             ):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
         return value
