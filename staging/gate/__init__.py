@@ -1,0 +1,28 @@
+"""The pre-deploy gate: open only when a passing verdict exists for exactly this code.
+
+- `store`: the verdict store under `.staging/` (verdicts by tree hash, last green, runs)
+- `signing`: HMAC-SHA256 over a canonical JSON of a verdict, keyed by `STAGING_GATE_KEY`
+- `decide`: the decision (open, or closed with the reason) for one tree
+"""
+
+from __future__ import annotations
+
+from staging.gate.decide import GateDecision, GateState, decide, describe_tree
+from staging.gate.signing import KEY_ENV, SignatureState, gate_key, sign, verify
+from staging.gate.store import RunSummary, StoreError, VerdictStore, app_dir_of
+
+__all__ = [
+    "KEY_ENV",
+    "GateDecision",
+    "GateState",
+    "RunSummary",
+    "SignatureState",
+    "StoreError",
+    "VerdictStore",
+    "app_dir_of",
+    "decide",
+    "describe_tree",
+    "gate_key",
+    "sign",
+    "verify",
+]

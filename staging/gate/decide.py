@@ -1,0 +1,186 @@
+"""The gate decision: open only when the newest verdict for exactly this code passed.
+
+Checked in order, first match closes: a signature required but no key to check it; no
+verdict for this tree; a signature that does not verify (always fatal, required or not);
+an unsigned verdict under `--require-signature`; a verdict whose own tree hash is not
+this tree (copied by hand); a verdict that did not pass.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from staging.gate.signing import KEY_ENV, SignatureState, verify
+from staging.gate.store import StoreError, VerdictStore
+
+STOP = "STOP: read the diagnosis (`staging report {run}`) before trying again."
+_MAX_FILES = 30
+
+# (old tree, new tree) -> ["M path", "A path", "D path"]
+ChangedFiles = Callable[[str, str], list[str]]
+
+
+class Tree(Protocol):
+    @property
+    def hash(self) -> str: ...
+    @property
+    def commit(self) -> str | None: ...
+    @property
+    def dirty(self) -> bool: ...
+
+
+class GateState(enum.StrEnum):
+    OPEN = "open"
+    NO_KEY = "no-key"
+    NO_VERDICT = "no-verdict"
+    UNREADABLE = "unreadable"
+    BAD_SIGNATURE = "bad-signature"
+    UNSIGNED = "unsigned"
+    MISMATCH = "mismatch"
+    RUN_FAILED = "run-failed"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    state: GateState
+    reason: str
+    details: tuple[str, ...] = ()
+    hint: str = ""
+    verdict: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def open(self) -> bool:
+        return self.state is GateState.OPEN
+
+    def render(self) -> str:
+        head = f"staging gate: {'OPEN' if self.open else 'CLOSED'} — {self.reason}"
+        lines = [head, *(f"  {d}" for d in self.details)]
+        if self.hint:
+            lines.append(f"Hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def describe_tree(tree: Tree) -> str:
+    text = f"tree {tree.hash[:12]}"
+    if tree.commit:
+        text += f", commit {tree.commit[:10]}"
+    if tree.dirty:
+        text += " + uncommitted changes"
+    return text
+
+
+def decide(
+    store: VerdictStore,
+    tree: Tree,
+    *,
+    key: bytes | None,
+    require_signature: bool = False,
+    changed_files: ChangedFiles | None = None,
+) -> GateDecision:
+    code = describe_tree(tree)
+    if require_signature and key is None:
+        return GateDecision(
+            GateState.NO_KEY,
+            f"--require-signature is set but {KEY_ENV} is not, so no verdict can be checked",
+            hint=f"set {KEY_ENV} to the same secret the staging run signed with "
+            "(a repository secret in CI)",
+        )
+    try:
+        verdict = store.load(tree.hash)
+    except StoreError as exc:
+        return GateDecision(GateState.UNREADABLE, exc.message, (exc.observed or "?",), exc.hint)
+    if verdict is None:
+        return GateDecision(
+            GateState.NO_VERDICT,
+            f"no staging run for this code ({code})",
+            tuple(_since_green(store, tree, changed_files)),
+            hint="run `staging run` (or `nox -s staging`) on exactly this code, then deploy "
+            "what it passed",
+        )
+
+    signature = verify(verdict, key)
+    if signature is SignatureState.INVALID:
+        return GateDecision(
+            GateState.BAD_SIGNATURE,
+            f"the verdict for this code does not match its signature ({code})",
+            (f"verdict: {store.verdict_path(tree.hash)}",),
+            hint=f"it was edited after signing, or signed with a different {KEY_ENV}; "
+            "never edit verdicts — run staging again with the same key",
+            verdict=verdict,
+        )
+    if require_signature and signature is not SignatureState.VALID:
+        return GateDecision(
+            GateState.UNSIGNED,
+            f"the verdict for this code is not signed and --require-signature is set ({code})",
+            (f"verdict: {store.verdict_path(tree.hash)}",),
+            hint=f"set {KEY_ENV} in the job that runs staging so it signs its verdicts; "
+            "a verdict written by hand must not open the gate",
+            verdict=verdict,
+        )
+    recorded = _dict(verdict.get("tree"))
+    if recorded.get("hash") != tree.hash:
+        return GateDecision(
+            GateState.MISMATCH,
+            f"the verdict stored for this code names another tree ({code})",
+            (f"the verdict says tree {str(recorded.get('hash'))[:12]}",),
+            hint="verdict files are keyed by their tree; do not copy or rename them",
+            verdict=verdict,
+        )
+    run_id = str(verdict.get("run_id", "?"))
+    if verdict.get("status") != "passed":
+        diagnosis = _dict(verdict.get("diagnosis"))
+        klass = diagnosis.get("class") or verdict.get("status", "failed")
+        cause = diagnosis.get("cause") or "(no diagnosis recorded)"
+        details = [f"run {run_id}: {klass}: {cause}"]
+        details.extend(_since_green(store, tree, changed_files))
+        details.append(STOP.format(run=run_id))
+        return GateDecision(
+            GateState.RUN_FAILED,
+            f"the staging run for this code {verdict.get('status', 'failed')} ({code})",
+            tuple(details),
+            hint=str(diagnosis.get("hint") or ""),
+            verdict=verdict,
+        )
+    signed = " (signature verified)" if signature is SignatureState.VALID else ""
+    return GateDecision(
+        GateState.OPEN,
+        f"staging passed for this code ({code}){signed}",
+        (f"run {run_id}, finished {verdict.get('finished_at', '?')}",),
+        verdict=verdict,
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _since_green(store: VerdictStore, tree: Tree, changed_files: ChangedFiles | None) -> list[str]:
+    """What changed between the last green tree and this one, for the message."""
+    try:
+        green = store.last_green()
+    except StoreError:
+        green = None
+    if not green or not green.get("tree"):
+        return ["no run of this project has passed yet"]
+    old = str(green["tree"])
+    if old == tree.hash:
+        return []
+    commit = f", commit {str(green['commit'])[:10]}" if green.get("commit") else ""
+    lines = [
+        f"the last green run ({green.get('run_id', '?')}, tree {old[:12]}{commit}) was "
+        "for different code"
+    ]
+    if changed_files is None:
+        return lines
+    try:
+        files = changed_files(old, tree.hash)
+    except Exception as exc:  # a message must not crash the gate; it stays closed anyway
+        return [*lines, f"(could not list the changed files: {type(exc).__name__}: {exc})"]
+    lines.append(f"changed since then ({len(files)} file(s)):")
+    lines.extend(f"  {f}" for f in files[:_MAX_FILES])
+    if len(files) > _MAX_FILES:
+        lines.append(f"  … and {len(files) - _MAX_FILES} more")
+    return lines

@@ -1,0 +1,231 @@
+"""The verdict store under `.staging/` in the app dir: what the gate and the reports read.
+
+- `verdicts/<tree-hash>.json`: the newest verdict recorded for exactly that code. A later
+  run of the same tree replaces it, so a failed run shuts the gate again even if an
+  earlier run of that tree passed, and a later green run reopens it.
+- `last-green.json`: the tree, commit, run and settings snapshot of the last green run,
+  the baseline for "what changed since it last worked".
+- `runs/<run-id>/verdict.json`: every run's own verdict (written by `staging run`), listed
+  newest first for `staging history` and `staging report`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from staging.errors import ConfigError, StagingError
+from staging.gate.signing import sign
+from staging.state import STATE_DIRNAME, ensure_state_dir
+
+VERDICTS = "verdicts"
+LAST_GREEN = "last-green.json"
+RUNS = "runs"
+_TREE_HASH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+class StoreError(StagingError):
+    """A file of the verdict store is unreadable or not what staging wrote."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    run_dir: Path
+    verdict: dict[str, Any] | None  # None: the run left no verdict (still running, or killed)
+
+    @property
+    def status(self) -> str:
+        return str(self.verdict.get("status", "?")) if self.verdict else "incomplete"
+
+    @property
+    def started_at(self) -> str:
+        return str(self.verdict.get("started_at") or "") if self.verdict else ""
+
+    @property
+    def tree(self) -> dict[str, Any]:
+        tree = self.verdict.get("tree") if self.verdict else None
+        return tree if isinstance(tree, dict) else {}
+
+    @property
+    def failure_class(self) -> str | None:
+        diagnosis = self.verdict.get("diagnosis") if self.verdict else None
+        return str(diagnosis["class"]) if isinstance(diagnosis, dict) else None
+
+
+def app_dir_of(project: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """The app dir named by `[tool.staging] app_dir` (or `STAGING_APP_DIR`).
+
+    Deliberately not the full `load_config`: the gate runs on a deploy machine that
+    need not have the app's interpreter or services configured, and the app dir is all
+    it needs.
+    """
+    environ = os.environ if environ is None else environ
+    pyproject = project / "pyproject.toml" if project.is_dir() else project
+    if not pyproject.is_file():
+        raise ConfigError(
+            f"no pyproject.toml at {pyproject}",
+            expected="a project directory containing pyproject.toml with [tool.staging]",
+            observed=f"{project} ({'a directory' if project.is_dir() else 'not found'})",
+            hint="pass --project pointing at the directory `staging run` was run against",
+        )
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{pyproject} is not valid TOML",
+            observed=str(exc),
+            hint=f"fix the TOML syntax of {pyproject}",
+        ) from exc
+    tool = data.get("tool")
+    table = tool.get("staging") if isinstance(tool, dict) else None
+    value = environ.get("STAGING_APP_DIR") or (
+        table.get("app_dir", ".") if isinstance(table, dict) else "."
+    )
+    app_dir = (pyproject.resolve().parent / str(value)).resolve()
+    if not app_dir.is_dir():
+        raise ConfigError(
+            f"tool.staging.app_dir in {pyproject} is not a directory",
+            expected="the app's root, relative to pyproject.toml",
+            observed=f"{value!r} -> {app_dir}",
+            hint='set app_dir to the app\'s root relative to pyproject.toml (usually ".")',
+        )
+    return app_dir
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(
+            f"{path} is not valid JSON",
+            expected="a JSON document written by staging",
+            observed=f"{exc.msg} at line {exc.lineno}",
+            hint=f"delete {path} and run staging again; never edit the store by hand",
+        ) from exc
+    if not isinstance(data, dict):
+        raise StoreError(
+            f"{path} is not a JSON object",
+            observed=type(data).__name__,
+            hint=f"delete {path} and run staging again",
+        )
+    return data
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Atomic: the gate never reads half a verdict."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class VerdictStore:
+    def __init__(self, app_dir: Path) -> None:
+        self.app_dir = app_dir
+        self.root = app_dir / STATE_DIRNAME
+
+    @property
+    def verdicts_dir(self) -> Path:
+        return self.root / VERDICTS
+
+    @property
+    def last_green_path(self) -> Path:
+        return self.root / LAST_GREEN
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / RUNS
+
+    def verdict_path(self, tree_hash: str) -> Path:
+        if not _TREE_HASH.match(tree_hash):
+            raise StoreError(
+                "a tree hash is not a safe file name",
+                expected="letters, digits, '.', '_', ':' or '-'",
+                observed=repr(tree_hash[:80]),
+                hint="this is a bug in staging; please report it",
+            )
+        return self.verdicts_dir / f"{tree_hash.replace(':', '-')}.json"
+
+    def record(self, verdict: dict[str, Any], *, key: bytes | None = None) -> Path | None:
+        """Store `verdict` as the newest for its tree (signed when `key`); None without a tree."""
+        tree = verdict.get("tree")
+        if not isinstance(tree, dict) or not tree.get("hash"):
+            return None
+        ensure_state_dir(self.app_dir)
+        path = self.verdict_path(str(tree["hash"]))
+        _write_json(path, sign(verdict, key) if key else verdict)
+        return path
+
+    def load(self, tree_hash: str) -> dict[str, Any] | None:
+        return _read_json(self.verdict_path(tree_hash))
+
+    def last_green(self) -> dict[str, Any] | None:
+        return _read_json(self.last_green_path)
+
+    def set_last_green(
+        self, verdict: dict[str, Any], *, settings: dict[str, Any] | None
+    ) -> Path | None:
+        tree = verdict.get("tree")
+        if verdict.get("status") != "passed" or not isinstance(tree, dict):
+            return None
+        ensure_state_dir(self.app_dir)
+        _write_json(
+            self.last_green_path,
+            {
+                "tree": tree.get("hash"),
+                "commit": tree.get("commit"),
+                "dirty": tree.get("dirty"),
+                "run_id": verdict.get("run_id"),
+                "finished_at": verdict.get("finished_at"),
+                "settings": settings,
+            },
+        )
+        return self.last_green_path
+
+    def runs(self, limit: int | None = None) -> list[RunSummary]:
+        """Runs newest first (run ids start with a UTC timestamp, so names sort by time)."""
+        if not self.runs_dir.is_dir():
+            return []
+        dirs = sorted((d for d in self.runs_dir.iterdir() if d.is_dir()), reverse=True)
+        summaries = []
+        for run_dir in dirs[:limit] if limit is not None else dirs:
+            try:
+                verdict = _read_json(run_dir / "verdict.json")
+            except StoreError:
+                verdict = None
+            summaries.append(RunSummary(run_dir.name, run_dir, verdict))
+        return summaries
+
+    def run(self, run_id: str | None = None) -> RunSummary:
+        """The given run (an id or a unique prefix of one), or the newest."""
+        runs = self.runs()
+        if not runs:
+            raise StoreError(
+                f"no staging runs recorded in {self.runs_dir}",
+                hint="run `staging run` (or `nox -s staging`) first",
+            )
+        if run_id is None:
+            return runs[0]
+        matches = [r for r in runs if r.run_id == run_id] or [
+            r for r in runs if r.run_id.startswith(run_id)
+        ]
+        if len(matches) != 1:
+            shown = ", ".join(r.run_id for r in (matches or runs)[:5])
+            raise StoreError(
+                f"run {run_id!r} {'is ambiguous' if matches else 'not found'} in {self.runs_dir}",
+                expected="a run id from `staging history`",
+                observed=f"{len(matches)} match(es); e.g. {shown}",
+                hint="list runs with `staging history`",
+            )
+        return matches[0]
