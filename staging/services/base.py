@@ -8,9 +8,9 @@ frozen values: everything a run needs to render `{postgres.*}` / `{temporal.*}`.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
@@ -53,7 +53,7 @@ class PostgresEndpoint:
         """A command line a human can paste; the password comes from PGPASSWORD, not argv."""
         return (
             f"PGPASSWORD=<see .staging/up.json> psql -h {self.host} -p {self.port} "
-            f"-U {self.user} {self.database}"
+            f"-U {shlex.quote(self.user)} {shlex.quote(self.database)}"
         )
 
 
@@ -79,8 +79,6 @@ class ServiceSpec:
     namespace: str = "default"
     postgres_image: str = "postgres:16-alpine"
     temporal_image: str = "temporalio/temporal:latest"
-    # Where the process backend keeps data dirs, logs and pid files for this run.
-    state_dir: Path = Path("/tmp/staging-state")
 
 
 @runtime_checkable
@@ -119,6 +117,18 @@ class Backend(Protocol):
 
     def temporal(self, spec: ServiceSpec) -> TemporalService: ...
 
-    def sweep(self) -> list[str]:
-        """Remove leftovers of runs whose owner process is gone; return what was removed."""
+    def sweep(self, *, include_detached: bool = False) -> list[str]:
+        """Remove leftovers of runs whose owner process is gone; return what was removed.
+
+        Detached runs (`staging up --detach`, `run --keep-on-failure`) are kept unless
+        `include_detached`; a live owner's resources are never touched.
+        """
+        ...
+
+    def stop_run(self, run_id: str) -> list[str]:
+        """Stop and remove everything of one run (for `staging down`); return what was removed."""
+        ...
+
+    def detach(self, run_id: str) -> None:
+        """Let a run's services outlive their owner; only `staging down` stops them."""
         ...

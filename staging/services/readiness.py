@@ -1,0 +1,163 @@
+"""Readiness is a real protocol conversation, polled tightly; never a sleep-and-hope.
+
+Postgres is ready when the run's user can log in to the run's database with the generated
+password and `SELECT 1` answers: that proves the port, the auth method, the role, the
+password and the database at once. Temporal is ready when gRPC `GetSystemInfo` answers
+(`Client.connect` calls it) and `DescribeNamespace` finds the run's namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from staging.errors import ServiceUnavailable
+from staging.redact import Redactor
+from staging.services.base import PostgresEndpoint, TemporalEndpoint
+
+POLL_INTERVAL = 0.05
+
+# Returns why waiting is pointless (the process exited...), or None to keep polling.
+AbortCheck = Callable[[], str | None]
+
+
+def _unavailable(
+    service: str,
+    expected: str,
+    observed: str,
+    log_tail: Callable[[], str],
+    hint: str,
+    redact: Redactor,
+) -> ServiceUnavailable:
+    try:
+        tail = log_tail()
+    except Exception as exc:  # the log is evidence, never the reason to fail differently
+        tail = f"(log unavailable: {exc})"
+    return ServiceUnavailable(
+        f"{service} did not become ready",
+        expected=expected,
+        observed=redact(observed),
+        evidence=[f"{service} log tail:\n{redact(tail)}"] if tail else [],
+        hint=hint,
+    )
+
+
+def wait_postgres(
+    endpoint: PostgresEndpoint,
+    timeout: float,
+    log_tail: Callable[[], str],
+    *,
+    abort: AbortCheck | None = None,
+) -> None:
+    """Block until `endpoint.user` can run `SELECT 1` in `endpoint.database` over TCP."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    redact = Redactor([endpoint.password])
+    deadline = time.monotonic() + timeout
+    last = "no attempt yet"
+    while True:
+        reason = abort() if abort else None
+        if reason is not None:
+            last = reason
+            break
+        remaining = deadline - time.monotonic()
+        try:
+            timeout_s = max(2, int(min(remaining, 5)))  # libpq rounds anything lower up to 2
+            with psycopg.connect(
+                make_conninfo("", **endpoint.conninfo()), connect_timeout=timeout_s
+            ) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.Error as exc:
+            last = str(exc).strip() or type(exc).__name__
+        if time.monotonic() + POLL_INTERVAL >= deadline:
+            break
+        time.sleep(POLL_INTERVAL)
+    raise _unavailable(
+        "postgres",
+        expected=(
+            f"user {endpoint.user!r} logs in to database {endpoint.database!r} at "
+            f"{endpoint.host}:{endpoint.port} within {timeout:g}s"
+        ),
+        observed=last,
+        log_tail=log_tail,
+        hint="read the Postgres log tail below; a port clash or a full disk shows there",
+        redact=redact,
+    )
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def _temporal_once(endpoint: TemporalEndpoint, remaining: float) -> str | None:
+    """One attempt; None when ready, else what went wrong."""
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
+    if not _port_open(endpoint.host, endpoint.port):
+        return f"nothing accepts connections on {endpoint.address}"
+    per_call = timedelta(seconds=max(0.5, min(remaining, 5)))
+    try:
+        client = await Client.connect(
+            endpoint.address, namespace=endpoint.namespace, connect_timeout=per_call
+        )
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=endpoint.namespace), timeout=per_call
+        )
+    except RPCError as exc:
+        return f"gRPC {exc.status.name}: {exc.message}"
+    except Exception as exc:  # connect errors surface as RuntimeError from the Rust core
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def _wait_temporal(
+    endpoint: TemporalEndpoint, timeout: float, abort: AbortCheck | None
+) -> str | None:
+    deadline = time.monotonic() + timeout
+    last = "no attempt yet"
+    while True:
+        reason = abort() if abort else None
+        if reason is not None:
+            return reason
+        error = await _temporal_once(endpoint, deadline - time.monotonic())
+        if error is None:
+            return None
+        last = error
+        if time.monotonic() + POLL_INTERVAL >= deadline:
+            return last
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+def wait_temporal(
+    endpoint: TemporalEndpoint,
+    timeout: float,
+    log_tail: Callable[[], str],
+    *,
+    abort: AbortCheck | None = None,
+) -> None:
+    """Block until the frontend answers gRPC and `endpoint.namespace` exists."""
+    error = asyncio.run(_wait_temporal(endpoint, timeout, abort))
+    if error is None:
+        return
+    raise _unavailable(
+        "temporal",
+        expected=(
+            f"GetSystemInfo answers at {endpoint.address} and namespace "
+            f"{endpoint.namespace!r} exists within {timeout:g}s"
+        ),
+        observed=error,
+        log_tail=log_tail,
+        hint="read the Temporal log tail below; a port clash or a missing namespace shows there",
+        redact=Redactor(),
+    )

@@ -1,0 +1,259 @@
+"""Process-backend specifics: orphans of a SIGKILLed harness, port clashes, failure half
+way, `staging up` / `staging down`, and the auto choice without Docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from staging.errors import ServiceUnavailable
+from staging.services import process_backend
+from staging.services.base import ServiceSpec
+from staging.services.environment import Environment
+from staging.services.process_backend import ProcessBackend
+from staging.services.select import choose_backend
+from staging.services.state import ProcIdentity, default_base_dir, read_record
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.process
+
+
+@pytest.fixture(scope="module")
+def services_dir() -> Iterator[Path]:
+    """Shared by this module's runs (one Postgres template); searchable by `nobody`."""
+    d = Path(tempfile.mkdtemp(prefix="staging-test-", dir=default_base_dir().parent))
+    d.chmod(0o711)
+    yield d
+    runs = [p.name for p in d.iterdir() if not p.name.startswith(".")]
+    shutil.rmtree(d, ignore_errors=True)
+    assert runs == [], "a run was not removed on teardown"
+
+
+def _spec() -> ServiceSpec:
+    return ServiceSpec(run_id=f"t-{uuid.uuid4().hex[:10]}")
+
+
+def _procs_mentioning(text: str) -> list[int]:
+    """Live processes whose command line mentions `text` (a run dir, a run id)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            ident = ProcIdentity.of(int(entry.name))
+            if text in cmdline and ident is not None and ident.alive():
+                found.append(int(entry.name))
+    return found
+
+
+def _child_env(services_dir: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "STAGING_STATE_DIR": str(services_dir)}
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from staging.services.base import ServiceSpec
+from staging.services.environment import Environment
+from staging.services.process_backend import ProcessBackend
+
+Environment.start(ServiceSpec(run_id=sys.argv[2]), ProcessBackend(Path(sys.argv[1])))
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_sigkilled_harness_leftovers_are_swept_and_live_runs_kept(services_dir: Path) -> None:
+    backend = ProcessBackend(services_dir)
+    with Environment.start(_spec(), backend) as live:
+        orphan_run = f"orphan-{uuid.uuid4().hex[:8]}"
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(services_dir), orphan_run],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_child_env(services_dir),
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+            record = read_record(services_dir / orphan_run)
+            assert record is not None and len(record.procs) == 2
+        finally:
+            child.kill()  # SIGKILL: no teardown runs in the child
+            child.wait()
+        orphans = record.identities()
+        assert all(o.alive() for o in orphans), "services outlive a SIGKILLed harness"
+
+        events: list[str] = []
+        with Environment.start(_spec(), backend, on_event=events.append):
+            pass
+        swept = [e for e in events if "removed leftovers" in e]
+        assert len(swept) == 1 and orphan_run in swept[0]
+        assert not any(o.alive() for o in orphans)
+        assert not (services_dir / orphan_run).exists()
+        assert _procs_mentioning(orphan_run) == []
+
+        # The live environment was not touched.
+        assert (services_dir / live.spec.run_id / "owner.json").exists()
+        with psycopg.connect(live.postgres.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_port_clash_is_retried_on_a_new_port(
+    services_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        real, handed = process_backend.free_port, []
+
+        def clashing() -> int:
+            handed.append(busy)
+            return busy if len(handed) <= 2 else real()
+
+        monkeypatch.setattr(process_backend, "free_port", clashing)
+        with Environment.start(_spec(), ProcessBackend(services_dir)) as env:
+            assert busy not in (env.postgres.port, env.temporal.port)
+            assert len(handed) >= 4  # both services asked again after their clash
+            with psycopg.connect(env.postgres.url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            tails = " ".join(env.log_tails(200).values()).lower()
+            assert "could not bind" in tails or "address already in use" in tails
+
+
+def test_failure_half_way_stops_what_started(
+    services_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "temporal"
+    broken.write_text("#!/bin/sh\necho 'boom: cannot start' >&2\nexit 3\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(process_backend, "temporal_binary", lambda: broken)
+    spec = _spec()
+    with pytest.raises(ServiceUnavailable) as info:
+        Environment.start(spec, ProcessBackend(services_dir))
+    assert "temporal" in info.value.message
+    assert "exited with code 3" in str(info.value.observed)
+    assert any("boom: cannot start" in e for e in info.value.evidence)
+    assert not (services_dir / spec.run_id).exists()
+    assert _procs_mentioning(spec.run_id) == []
+
+
+def test_auto_without_docker_picks_process_and_says_docker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    backend, reason = choose_backend("auto")
+    assert backend.name == "process"
+    assert "Docker" in reason and "process backend" in reason
+
+
+def _staging(services_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "staging", *args],
+        capture_output=True,
+        text=True,
+        env=_child_env(services_dir),
+        timeout=120,
+        check=False,
+    )
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.staging]\nbackend = "process"\n'
+        '[tool.staging.postgres]\ndatabase = "everflow"\nuser = "etl"\n'
+        '[tool.staging.temporal]\nnamespace = "staging-up"\n'
+    )
+    return tmp_path
+
+
+def test_up_detach_then_down(services_dir: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    up = _staging(services_dir, "up", "--detach", "--project", str(project))
+    up_file = project / ".staging" / "up.json"
+    try:
+        assert up.returncode == 0, up.stderr
+        assert stat.S_IMODE(up_file.stat().st_mode) == 0o600
+        assert (project / ".staging" / ".gitignore").read_text() == "*\n"
+        doc = json.loads(up_file.read_text())
+        assert doc["postgres"]["password"] not in up.stdout + up.stderr
+        assert "psql -h 127.0.0.1" in up.stdout and doc["temporal"]["address"] in up.stdout
+        assert doc["temporal"]["ui_url"]
+        # The owner (`staging up`) is gone, yet a sweep leaves a detached run alone.
+        assert ProcessBackend(services_dir).sweep() == []
+        with psycopg.connect(doc["postgres"]["url"]) as conn:
+            row = conn.execute("SELECT current_user, current_database()").fetchone()
+        assert row == ("etl", "everflow")
+    finally:
+        down = _staging(services_dir, "down", "--project", str(project))
+    assert down.returncode == 0, down.stderr
+    assert doc["run_id"] in down.stdout
+    assert not up_file.exists()
+    assert not (services_dir / doc["run_id"]).exists()
+    assert _procs_mentioning(doc["run_id"]) == []
+
+
+def test_up_stops_on_sigterm(services_dir: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "staging", "up", "--project", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(services_dir),
+    )
+    try:
+        assert up.stdout is not None
+        lines = []
+        for line in up.stdout:
+            lines.append(line)
+            if line.startswith("Running"):
+                break
+        run_id = json.loads((project / ".staging" / "up.json").read_text())["run_id"]
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert not (project / ".staging" / "up.json").exists()
+    assert not (services_dir / run_id).exists()
+    assert _procs_mentioning(run_id) == []
+
+
+def test_down_all_removes_orphans_only(services_dir: Path) -> None:
+    orphan_run = f"orphan-{uuid.uuid4().hex[:8]}"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(services_dir), orphan_run],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_child_env(services_dir),
+    )
+    with Environment.start(_spec(), ProcessBackend(services_dir)) as live:
+        try:
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        finally:
+            child.kill()
+            child.wait()
+        down = _staging(services_dir, "down", "--all", "--project", str(services_dir))
+        assert down.returncode == 0, down.stderr
+        assert orphan_run in down.stdout and live.spec.run_id not in down.stdout
+        assert not (services_dir / orphan_run).exists()
+        assert _procs_mentioning(orphan_run) == []
+        with psycopg.connect(live.postgres.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
