@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import sys
-
-from staging.cli import main
+from staging.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

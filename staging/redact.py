@@ -12,7 +12,7 @@ import json
 import re
 import shlex
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -27,19 +27,30 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
+_FRAGMENT = 8  # a run of this many characters of a long secret is masked on its own
+
+
 def _variants(secret: str) -> set[str]:
     variants = {secret, quote(secret, safe=""), quote_plus(secret), shlex.quote(secret)}
     variants.add(json.dumps(secret)[1:-1])
     variants.add(secret.replace("\\", "\\\\").replace('"', '\\"'))
+    # libpq and URL parsers quote back *pieces* of a badly escaped DSN ("rd% #'x@..."):
+    # mask every long enough run of a long secret, not only the whole value.
+    if len(secret) >= 2 * _FRAGMENT:
+        for size in range(_FRAGMENT, len(secret)):
+            variants.update(secret[i : i + size] for i in range(len(secret) - size + 1))
     return {v for v in variants if v}
 
 
 class Redactor:
     """Thread-safe; shared by every phase of a run."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), *, scrubbers: Iterable[Callable[[str], str]] = ()
+    ) -> None:
         self._lock = threading.Lock()
         self._needles: list[str] = []
+        self._scrubbers = tuple(scrubbers)
         for secret in secrets:
             self.add(secret)
 
@@ -65,6 +76,8 @@ class Redactor:
         for needle in needles:
             if needle in text:
                 text = text.replace(needle, MASK)
+        for scrub in self._scrubbers:
+            text = scrub(text)
         return _URL_USERINFO.sub(
             lambda m: f"{m['scheme']}{m['user']}:{MASK}@" if m["pw"] else m.group(0), text
         )

@@ -24,6 +24,8 @@ from staging.result import Diagnosis, FailureClass
 from staging.temporal.sandbox import parse_sandbox_error
 
 _RPC_TIMEOUT = timedelta(seconds=5)
+_ELSEWHERE_EVERY = 0.5  # how often other candidate queues are checked while waiting
+_ELSEWHERE_GRACE = 2.0  # how long a worker may poll only another queue before we give up
 
 
 def _identity(text: str) -> str:
@@ -33,7 +35,7 @@ def _identity(text: str) -> str:
 @dataclass(frozen=True)
 class PollerResult:
     ready: bool
-    reason: Literal["polling", "exited", "timeout"]
+    reason: Literal["polling", "exited", "timeout", "elsewhere"]
     task_queue: str
     pollers: tuple[str, ...] = ()  # worker identities polling `task_queue`
     queues_with_pollers: tuple[str, ...] = ()  # candidate queues that do have pollers
@@ -136,6 +138,8 @@ async def wait_for_poller(
     start = time.monotonic()
     deadline = start + timeout
     last_error: str | None = None
+    next_elsewhere_check = start + _ELSEWHERE_EVERY
+    elsewhere_since: float | None = None
     while True:
         # Liveness first: the server keeps listing a dead worker's poller for a while.
         if not alive():
@@ -159,6 +163,26 @@ async def wait_for_poller(
                 pollers=pollers,
                 waited=time.monotonic() - start,
             )
+        now = time.monotonic()
+        if now >= next_elsewhere_check and now < deadline:
+            # Fail fast: a worker that polls another queue will not start polling ours.
+            # A short grace covers workers that start several Worker instances in turn.
+            next_elsewhere_check = now + _ELSEWHERE_EVERY
+            names = candidates() if callable(candidates) else candidates
+            elsewhere = await _polled(client, [q for q in names if q != task_queue])
+            if not elsewhere:
+                elsewhere_since = None
+            elif elsewhere_since is None:
+                elsewhere_since = now
+            elif now - elsewhere_since >= _ELSEWHERE_GRACE:
+                return PollerResult(
+                    ready=False,
+                    reason="elsewhere",
+                    task_queue=task_queue,
+                    queues_with_pollers=elsewhere,
+                    waited=now - start,
+                    last_error=last_error,
+                )
         if time.monotonic() >= deadline:
             names = candidates() if callable(candidates) else candidates
             others = [q for q in names if q != task_queue]

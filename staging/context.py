@@ -1,0 +1,91 @@
+"""Everything one run knows, handed from phase to phase.
+
+Phases read what earlier phases put here and add their own part; teardown reads it to
+stop what was started. Nothing in here is printed without the redactor.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from staging.console import RunConsole
+from staging.redact import Redactor
+from staging.result import PhaseResult
+
+if TYPE_CHECKING:
+    from staging.capture import CaptureServer
+    from staging.config.load import LoadedConfig
+    from staging.preflight import ProbeReport
+    from staging.process import ManagedProcess
+    from staging.services.environment import Environment
+    from staging.workspace import Delivery, TreeInfo, Workspace
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunOptions:
+    project: Path = Path(".")
+    overrides: dict[str, Any] = field(default_factory=dict)  # dotted config keys from the CLI
+    keep_on_failure: bool = False
+    pipelines: list[str] = field(default_factory=list)  # only these, when given
+    json: bool = False
+    record_dir: Path | None = None  # save workflow histories of a green run here
+
+
+@dataclass
+class PipelineRecord:
+    name: str
+    status: str = "pending"
+    duration: float = 0.0
+    workflows: list[dict[str, Any]] = field(default_factory=list)
+    notifications: int = 0
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int | None = None
+
+
+@dataclass
+class RunContext:
+    options: RunOptions
+    console: RunConsole
+    redactor: Redactor
+    run_id: str = field(default_factory=new_run_id)
+    started_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.monotonic)
+    loaded: LoadedConfig | None = None
+    run_dir: Path | None = None
+    environment: Environment | None = None
+    captures: CaptureServer | None = None
+    workspace: Workspace | None = None
+    delivery: Delivery | None = None
+    rendered_env: dict[str, str] = field(default_factory=dict)
+    app_env: dict[str, str] = field(default_factory=dict)  # the hermetic env app processes get
+    tree: TreeInfo | None = None
+    probe: ProbeReport | None = None
+    provenance: list[dict[str, str]] = field(default_factory=list)
+    worker: ManagedProcess | None = None
+    pipelines: list[PipelineRecord] = field(default_factory=list)
+    results: list[PhaseResult] = field(default_factory=list)
+    interrupted: str | None = None  # "SIGINT" / "SIGTERM"
+    kept: bool = False  # --keep-on-failure left the environment running
+    notes: list[str] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def logs_dir(self) -> Path:
+        assert self.run_dir is not None, "the config phase sets run_dir"
+        return self.run_dir / "logs"
+
+    def remaining(self) -> float:
+        """Seconds left of the whole-run `timeout`."""
+        total = self.loaded.config.timeout if self.loaded else 300.0
+        return max(0.0, total - self.elapsed())

@@ -1,0 +1,42 @@
+"""`--keep-on-failure`: leave a red run's services and worker up, and say how to attach.
+
+The environment is detached (a later run's sweep leaves it alone) and described in
+`.staging/up.json` like `staging up --detach`, plus the kept worker and workspace, so
+`staging down` stops all of it.
+"""
+
+from __future__ import annotations
+
+from staging.commands.up import endpoints_document, write_up_file
+from staging.context import RunContext
+
+
+def keep_environment(ctx: RunContext) -> None:
+    """Detach what a red run started instead of stopping it."""
+    assert ctx.environment is not None and ctx.loaded is not None
+    ctx.environment.detach()
+    document = endpoints_document(ctx.environment)
+    document["kept"] = {
+        "run_dir": str(ctx.run_dir),
+        "worker_pid": ctx.worker.pid if ctx.worker is not None and ctx.worker.alive() else None,
+        "workspace": str(ctx.workspace.root) if ctx.workspace is not None else None,
+    }
+    write_up_file(ctx.loaded.app_dir, document)
+
+
+def print_attach_info(ctx: RunContext) -> None:
+    assert ctx.environment is not None and ctx.loaded is not None
+    pg, tp = ctx.environment.postgres, ctx.environment.temporal
+    say = ctx.console.info
+    say("kept running after the failure (--keep-on-failure):")
+    say(f"  postgres   {pg.psql_command()}")
+    say(
+        f"  temporal   {tp.address} namespace {tp.namespace}"
+        + (f" · UI {tp.ui_url}" if tp.ui_url else "")
+    )
+    if ctx.worker is not None and ctx.worker.alive():
+        say(f"  worker     pid {ctx.worker.pid}, log {ctx.logs_dir / 'worker.log'}")
+    if ctx.workspace is not None:
+        say(f"  workspace  {ctx.workspace.app}")
+    say(f"  endpoints  {ctx.loaded.app_dir / '.staging' / 'up.json'}")
+    say(f"  stop it    staging down --project {ctx.loaded.app_dir}")

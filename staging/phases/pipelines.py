@@ -1,0 +1,218 @@
+"""Phase 7: each pipeline's trigger, watched for stuck retries, then every workflow inspected.
+
+Fail fast: an activity that keeps failing with the same error ends the wait at once
+(a wrong password must not cost the whole timeout). Afterwards every workflow the
+pipeline started is inspected, and a failed one reports its root cause — the
+innermost failure of the chain and the activity that raised it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from temporalio.client import Client
+
+from staging.config.model import PipelineConfig
+from staging.context import PipelineRecord, RunContext
+from staging.process import ManagedProcess
+from staging.result import Diagnosis, FailureClass, PhaseResult
+from staging.temporal.failures import WorkflowOutcome, is_db_auth_failure, workflow_outcomes
+from staging.temporal.trigger import start_and_wait
+from staging.temporal.watch import RetryTracker, StuckActivity, find_stuck_activity
+from staging.workspace import resolve_command
+
+_POLL = 0.1
+_STUCK_EVERY = 0.5
+
+
+def pipelines_phase(ctx: RunContext) -> PhaseResult:
+    assert ctx.loaded is not None
+    wanted = ctx.options.pipelines
+    pipelines = [p for p in ctx.loaded.config.pipelines if not wanted or p.name in wanted]
+    if not pipelines:
+        return PhaseResult.skipped("pipelines", "no [[tool.staging.pipelines]] configured")
+    return asyncio.run(_run_all(ctx, pipelines))
+
+
+async def _run_all(ctx: RunContext, pipelines: list[PipelineConfig]) -> PhaseResult:
+    assert ctx.environment is not None
+    temporal = ctx.environment.temporal
+    client = await Client.connect(temporal.address, namespace=temporal.namespace)
+    seen: set[str] = set()
+    for pipeline in pipelines:
+        record = PipelineRecord(name=pipeline.name)
+        ctx.pipelines.append(record)
+        began = time.monotonic()
+        before = ctx.captures.count() if ctx.captures else 0
+        diagnosis = await _run_one(ctx, client, pipeline, record, seen)
+        record.duration = time.monotonic() - began
+        record.notifications = (ctx.captures.count() if ctx.captures else 0) - before
+        record.status = "failed" if diagnosis else "passed"
+        if diagnosis is not None:
+            return PhaseResult.failed(
+                "pipelines", diagnosis, pipelines=[_summary(r) for r in ctx.pipelines]
+            )
+    names = ", ".join(f"{r.name} ({r.duration:.1f}s)" for r in ctx.pipelines)
+    return PhaseResult.passed(
+        "pipelines", summary=names, pipelines=[_summary(r) for r in ctx.pipelines]
+    )
+
+
+def _summary(record: PipelineRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "status": record.status,
+        "duration": round(record.duration, 3),
+        "exit_code": record.exit_code,
+        "notifications": record.notifications,
+        "workflows": record.workflows,
+    }
+
+
+async def _run_one(
+    ctx: RunContext,
+    client: Client,
+    pipeline: PipelineConfig,
+    record: PipelineRecord,
+    seen: set[str],
+) -> Diagnosis | None:
+    assert ctx.loaded is not None and ctx.workspace is not None
+    timeout = min(pipeline.timeout, max(1.0, ctx.remaining()))
+    if pipeline.workflow is not None:
+        task_queue = pipeline.task_queue or ctx.loaded.config.worker.task_queue
+        trigger = asyncio.ensure_future(
+            start_and_wait(
+                client,
+                pipeline.workflow,
+                pipeline.args,
+                task_queue=task_queue,
+                workflow_id=f"staging-{pipeline.name}-{ctx.run_id}",
+                timeout=timeout,
+            )
+        )
+        proc = None
+    else:
+        assert pipeline.command is not None
+        proc = ManagedProcess.start(
+            f"pipeline-{pipeline.name}",
+            resolve_command(pipeline.command, ctx.loaded.python),
+            cwd=ctx.workspace.app,
+            env=ctx.app_env,
+            log_path=ctx.logs_dir / f"pipeline-{pipeline.name}.log",
+            redactor=ctx.redactor,
+        )
+        trigger = None
+
+    deadline = time.monotonic() + timeout
+    next_stuck_check = time.monotonic() + _STUCK_EVERY
+    stuck: StuckActivity | None = None
+    tracker = RetryTracker(stuck_after=pipeline.stuck_after)
+    timed_out = False
+    try:
+        while True:
+            if proc is not None and not proc.alive():
+                break
+            if trigger is not None and trigger.done():
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            if now >= next_stuck_check:
+                stuck = await find_stuck_activity(client, tracker=tracker)
+                if stuck is not None:
+                    break
+                next_stuck_check = time.monotonic() + _STUCK_EVERY
+            await asyncio.sleep(_POLL)
+    finally:
+        if proc is not None and proc.alive():
+            proc.stop(grace=2)
+        if trigger is not None and not trigger.done():
+            trigger.cancel()
+
+    output = proc.output(40) if proc is not None else ""
+    tail = tuple(output.splitlines()[-10:])
+    if proc is not None:
+        record.exit_code = proc.returncode
+    outcomes = [o for o in await workflow_outcomes(client) if o.workflow_id not in seen]
+    seen.update(o.workflow_id for o in outcomes)
+    record.workflows = [ctx.redactor.value(o.to_dict()) for o in outcomes]
+    extra = tail + _worker_note(ctx)
+    redact = ctx.redactor.text
+
+    if stuck is not None:
+        return _for_pipeline(pipeline, stuck.diagnosis(redact=redact), extra)
+    failed = [o for o in outcomes if o.failed]
+    if failed:
+        diagnosis = failed[0].diagnosis(redact=redact)
+        assert diagnosis is not None
+        return _for_pipeline(pipeline, diagnosis, extra)
+    if trigger is not None and trigger.done() and not trigger.cancelled():
+        diagnosis = trigger.result().diagnosis(redact=redact)
+        if diagnosis is not None:
+            return _for_pipeline(pipeline, diagnosis, extra)
+    if timed_out:
+        running = [o for o in outcomes if o.status == "running"]
+        return Diagnosis(
+            FailureClass.PIPELINE_TIMEOUT,
+            f"pipeline {pipeline.name!r} did not finish within {timeout:g}s and nothing failed"
+            + (f"; still running: {', '.join(o.workflow_id for o in running)}" if running else ""),
+            hint="raise the pipeline's `timeout` if this is expected, or look for a workflow "
+            "waiting on a signal, a timer, or a task queue nobody polls",
+            evidence=extra,
+        )
+    if proc is not None and proc.returncode != 0 and _finalization_crash(output, outcomes):
+        ctx.notes.append(
+            f"note: pipeline {pipeline.name!r}: the trigger's workflows completed, then the "
+            "trigger process aborted during interpreter shutdown (PyGILState_Release, "
+            "temporalio/sdk-python#300). Exit such scripts with os._exit() after flushing."
+        )
+        return None
+    if proc is not None and proc.returncode != 0:
+        shown = " ".join(pipeline.command or [])
+        cause = f"pipeline {pipeline.name!r}: trigger `{shown}` exited with code {proc.returncode}"
+        if is_db_auth_failure(output):
+            return Diagnosis(
+                FailureClass.DB_AUTH_FAILED,
+                cause + ": Postgres rejected the app's credentials",
+                hint="check that the settings class still reads the credentials staging "
+                "delivered (env_file, env_prefix) and how the DSN is built",
+                evidence=tuple(output.splitlines()[-15:]),
+            )
+        return Diagnosis(
+            FailureClass.PIPELINE_FAILED,
+            cause,
+            hint=f"its full output is in logs/pipeline-{pipeline.name}.log",
+            evidence=tuple(output.splitlines()[-15:]) + _worker_note(ctx),
+        )
+    return None
+
+
+def _finalization_crash(output: str, outcomes: list[WorkflowOutcome]) -> bool:
+    """The trigger finished its work and crashed only while the interpreter shut down."""
+    return (
+        "PyGILState_Release" in output
+        and "finalizing" in output
+        and bool(outcomes)
+        and all(o.status == "completed" for o in outcomes)
+    )
+
+
+def _for_pipeline(
+    pipeline: PipelineConfig, diagnosis: Diagnosis, extra: tuple[str, ...]
+) -> Diagnosis:
+    """Name the pipeline in the cause and append the trigger's own output as evidence."""
+    return Diagnosis(
+        diagnosis.failure_class,
+        f"pipeline {pipeline.name!r}: {diagnosis.cause}",
+        diagnosis.hint,
+        diagnosis.evidence + tuple(line for line in extra if line not in diagnosis.evidence),
+    )
+
+
+def _worker_note(ctx: RunContext) -> tuple[str, ...]:
+    if ctx.worker is not None and not ctx.worker.alive():
+        return (f"the worker exited with code {ctx.worker.returncode} during the pipeline",)
+    return ()

@@ -1,0 +1,54 @@
+"""Phase: recorded workflow histories must still replay against the code about to deploy.
+
+Runs after the settings preflight and before the worker starts: it needs no services,
+only the workspace, the app's interpreter and the app's hermetic environment (the app's
+modules may read settings at import time, exactly as the worker's do).
+"""
+
+from __future__ import annotations
+
+from staging.context import RunContext
+from staging.replay import (
+    diagnose,
+    find_histories,
+    history_rows,
+    replay_notes,
+    run_replay_probe,
+)
+from staging.result import PhaseResult
+
+
+def replay_phase(ctx: RunContext) -> PhaseResult:
+    assert ctx.loaded is not None and ctx.workspace is not None
+    loaded, cfg = ctx.loaded, ctx.loaded.config
+    if not cfg.replay.histories:
+        return PhaseResult.skipped("replay", "no [tool.staging.replay] histories configured")
+    files = find_histories(loaded.app_dir, cfg.replay.histories, pyproject=loaded.pyproject)
+    report = run_replay_probe(
+        loaded.python,
+        ctx.workspace.app,
+        ctx.app_env,
+        files,
+        workflows=cfg.replay.workflows,
+        worker_command=cfg.worker.command,
+        timeout=max(10.0, min(180.0, ctx.remaining())),
+        redactor=ctx.redactor,
+    )
+    if report.stderr_tail and ctx.run_dir is not None:
+        (ctx.logs_dir / "replay.log").write_text(report.stderr_tail + "\n", encoding="utf-8")
+    rows = history_rows(report, app_dir=loaded.app_dir)
+    diagnosis = diagnose(report, app_dir=loaded.app_dir)
+    if diagnosis is not None:
+        return PhaseResult.failed("replay", diagnosis, histories=rows)
+    for note in replay_notes(report, app_dir=loaded.app_dir):
+        ctx.notes.append(f"replay: {note}")
+        ctx.console.warn(note)
+    types = sorted({r["workflow_type"] for r in rows if r["workflow_type"]})
+    count = f"{len(rows)} history" if len(rows) == 1 else f"{len(rows)} histories"
+    return PhaseResult.passed(
+        "replay",
+        summary=f"{count} replay against {', '.join(types)} ({report.runner})",
+        histories=rows,
+        workflows=report.workflows,
+        discovery=report.discovery,
+    )

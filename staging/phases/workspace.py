@@ -1,0 +1,38 @@
+"""Phase 3: the app as it would be deployed, with settings delivered as production does."""
+
+from __future__ import annotations
+
+from staging.config.render import capture_names, placeholder_values, render_env
+from staging.context import RunContext
+from staging.redact import is_secret_name
+from staging.result import PhaseResult
+from staging.workspace import Workspace, deliver, hermetic_env, tree_hash
+
+
+def workspace_phase(ctx: RunContext) -> PhaseResult:
+    assert ctx.loaded is not None and ctx.environment is not None and ctx.captures is not None
+    loaded, cfg = ctx.loaded, ctx.loaded.config
+    captures = {name: ctx.captures.url(name) for name in capture_names(cfg.env)}
+    values = placeholder_values(ctx.environment.postgres, ctx.environment.temporal, captures)
+    rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
+    for name, value in rendered.items():
+        if is_secret_name(name):
+            ctx.redactor.add(value)
+    ctx.rendered_env = rendered
+    ctx.tree = tree_hash(loaded.app_dir)
+    ctx.workspace = Workspace.create(loaded.app_dir)
+    ctx.delivery = deliver(
+        ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path
+    )
+    ctx.app_env = hermetic_env(loaded.python, extra=ctx.delivery.env_vars)
+    for note in getattr(ctx.workspace, "notes", []):
+        ctx.console.warn(note)
+    return PhaseResult.passed(
+        "workspace",
+        summary=f"{len(ctx.workspace.files)} files · {ctx.delivery.channel}",
+        tree=ctx.tree.hash,
+        commit=ctx.tree.commit,
+        dirty=ctx.tree.dirty,
+        channel=ctx.delivery.channel,
+        variables=sorted(rendered),
+    )

@@ -1,0 +1,134 @@
+"""App processes (setup steps, the worker, pipeline triggers) with redacted, kept output.
+
+Output is read line by line on a thread, redacted, appended to the log file and kept
+as a bounded tail for diagnoses, so a secret an app prints never reaches disk or the
+console. Each process gets its own process group so a stop reaches its children too.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from staging.redact import Redactor
+
+_TAIL_LINES = 400
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        name: str,
+        log_path: Path,
+        redactor: Redactor,
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._popen = popen
+        self._redactor = redactor
+        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._pump, name=f"log-{name}", daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        command: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        redactor: Redactor,
+    ) -> ManagedProcess:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        popen = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return cls(popen, name, log_path, redactor)
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def _pump(self) -> None:
+        assert self._popen.stdout is not None
+        with self.log_path.open("a", encoding="utf-8") as log:
+            for raw in iter(self._popen.stdout.readline, b""):
+                line = self._redactor.text(raw.decode("utf-8", errors="replace").rstrip("\n"))
+                with self._lock:
+                    self._tail.append(line)
+                log.write(line + "\n")
+                log.flush()
+        self._popen.stdout.close()
+
+    def alive(self) -> bool:
+        return self._popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for exit (and for its output to be read); None if still running."""
+        try:
+            code = self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reader.join(timeout=5)
+        return code
+
+    def output(self, lines: int = 60) -> str:
+        with self._lock:
+            tail = list(self._tail)
+        return "\n".join(tail[-lines:])
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds. Idempotent."""
+        if self.alive():
+            self._signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        # The group may hold children that outlived the leader.
+        self._signal(signal.SIGKILL)
+        return self.wait(timeout=5)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, sig)
+
+
+def run_to_completion(
+    name: str,
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    redactor: Redactor,
+    timeout: float,
+) -> tuple[int | None, str]:
+    """Run a command with a timeout; returns (exit code or None on timeout, output tail)."""
+    proc = ManagedProcess.start(
+        name, command, cwd=cwd, env=env, log_path=log_path, redactor=redactor
+    )
+    code = proc.wait(timeout=timeout)
+    if code is None:
+        proc.stop(grace=2)
+    return code, proc.output()

@@ -1,0 +1,161 @@
+"""The run is a pipeline of phases: run them in order, stop at the first failure.
+
+STOP: a failed phase ends the run; nothing "tries the next thing". Exceptions become
+results (a `StagingError` carries its own diagnosis; anything else is an internal
+error with its traceback tail). Teardown always runs — on success, failure, Ctrl-C and
+SIGTERM — and the verdict is written before it, so a run that is interrupted still
+leaves a record. Exit codes: 0 pass, 1 fail, 2 aborted (config/infrastructure),
+130 interrupted by Ctrl-C, 143 by SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from staging.context import RunContext
+from staging.errors import StagingError
+from staging.result import Diagnosis, FailureClass, PhaseResult, Status
+
+Phase = Callable[[RunContext], PhaseResult]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT/SIGTERM so teardown runs before exit."""
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(signame)
+        self.signame = signame
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: Status
+    exit_code: int
+    results: list[PhaseResult]
+    diagnosis: Diagnosis | None
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C: unwind through teardown. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+
+def run_phase(ctx: RunContext, name: str, phase: Phase) -> PhaseResult:
+    ctx.console.phase_started(name)
+    began = time.monotonic()
+    try:
+        result = phase(ctx)
+    except StagingError as exc:
+        result = PhaseResult.failed(name, _redacted(ctx, exc.diagnosis()))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        tail = traceback.format_exc().strip().splitlines()[-12:]
+        result = PhaseResult.failed(
+            name,
+            Diagnosis(
+                failure_class=FailureClass.INTERNAL_ERROR,
+                cause=f"staging itself failed in the {name} phase: {type(exc).__name__}: {exc}",
+                hint="this is a bug in staging; please report it with "
+                "the run's logs/ directory attached",
+                evidence=tuple(tail),
+            ),
+        )
+    result.name = name
+    result.started_at = began - ctx.started
+    result.duration = time.monotonic() - began
+    if result.diagnosis is not None:
+        result.diagnosis = _redacted(ctx, result.diagnosis)
+    ctx.console.phase_finished(result)
+    return result
+
+
+def _redacted(ctx: RunContext, diagnosis: Diagnosis) -> Diagnosis:
+    r = ctx.redactor
+    return Diagnosis(
+        failure_class=diagnosis.failure_class,
+        cause=r.text(diagnosis.cause),
+        hint=r.text(diagnosis.hint),
+        evidence=tuple(r.text(e) for e in diagnosis.evidence),
+    )
+
+
+def execute(
+    ctx: RunContext,
+    phases: list[tuple[str, Phase]],
+    *,
+    finish: Callable[[RunContext, RunOutcome], None],
+    teardown: Callable[[RunContext, RunOutcome], None],
+) -> RunOutcome:
+    """Run `phases`, then `finish` (verdict + reports), then `teardown`, whatever happens."""
+    outcome: RunOutcome | None = None
+    try:
+        with _signals_raise():
+            try:
+                for name, phase in phases:
+                    result = run_phase(ctx, name, phase)
+                    ctx.results.append(result)
+                    if not result:
+                        break
+            except KeyboardInterrupt as exc:
+                ctx.interrupted = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
+                ctx.console.close()
+            outcome = _outcome(ctx)
+            # Ignore a second Ctrl-C while we write the verdict and clean up.
+            with _deferred_signals():
+                try:
+                    finish(ctx, outcome)
+                finally:
+                    teardown(ctx, outcome)
+    finally:
+        ctx.console.close()
+    return outcome
+
+
+@contextmanager
+def _deferred_signals() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+
+def _outcome(ctx: RunContext) -> RunOutcome:
+    if ctx.interrupted:
+        diagnosis = Diagnosis(
+            failure_class=FailureClass.INTERRUPTED,
+            cause=f"the run was interrupted by {ctx.interrupted}",
+            hint="run it again; nothing was left running",
+        )
+        code = 143 if ctx.interrupted == "SIGTERM" else 130
+        return RunOutcome(Status.ABORTED, code, list(ctx.results), diagnosis)
+    failed = next((r for r in ctx.results if not r), None)
+    if failed is None:
+        return RunOutcome(Status.PASSED, 0, list(ctx.results), None)
+    code = 2 if failed.status is Status.ABORTED else 1
+    return RunOutcome(failed.status, code, list(ctx.results), failed.diagnosis)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+import shlex
+from urllib.parse import quote
+
+from staging.redact import MASK, Redactor, is_secret_name
+
+SECRET = "a@b:c/d%e#f'g\"h i"
+
+
+def test_every_encoding_is_masked() -> None:
+    r = Redactor([SECRET])
+    for form in (SECRET, quote(SECRET, safe=""), shlex.quote(SECRET), json.dumps(SECRET)):
+        out = r(f"before {form} after")
+        assert SECRET not in out and quote(SECRET, safe="") not in out
+        assert MASK in out
+
+
+def test_url_userinfo_masked_even_when_unknown() -> None:
+    assert Redactor()("postgresql://app:hunter2@db:5432/x") == "postgresql://app:***@db:5432/x"
+
+
+def test_short_values_are_not_registered() -> None:
+    r = Redactor(["", "ab"])
+    assert r("ab cd") == "ab cd"
+
+
+def test_structures() -> None:
+    r = Redactor([SECRET])
+    assert r.value({"a": [SECRET, 1], "b": {"c": SECRET}}) == {"a": [MASK, 1], "b": {"c": MASK}}
+
+
+def test_secret_names() -> None:
+    for name in ("DB_PASSWORD", "api_token", "SECRET_KEY", "DATABASE_DSN"):
+        assert is_secret_name(name)
+    for name in ("DB_HOST", "DB_PORT", "TEMPORAL_NAMESPACE", "SLACK_WEBHOOK_URL"):
+        assert not is_secret_name(name)
+
+
+def test_fragments_of_a_long_secret_are_masked() -> None:
+    secret = "Zq8v@k:/Lw%#T'\"m 3RbXy"
+    r = Redactor([secret])
+    # what libpq prints for a DSN whose password was not escaped: a piece of it
+    fragment = secret[5:16]
+    assert fragment not in r(f'invalid integer value "{fragment}" for connection option "port"')
+
+
+def test_scrubbers_run_after_masking() -> None:
+    r = Redactor(scrubbers=[lambda t: t.replace("frag", "***")])
+    assert r("a frag b") == "a *** b"
