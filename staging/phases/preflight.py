@@ -20,6 +20,7 @@ def preflight_phase(ctx: RunContext) -> PhaseResult:
         settings.class_,
         settings.required,
         timeout=max(5.0, min(60.0, ctx.remaining())),
+        redactor=ctx.redactor,
     )
     ctx.probe = report
     ctx.provenance = provenance_table(report)
