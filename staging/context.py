@@ -18,6 +18,7 @@ from staging.redact import Redactor
 from staging.result import PhaseResult
 
 if TYPE_CHECKING:
+    from staging.app_record import AppRecord
     from staging.capture import CaptureServer
     from staging.config.load import LoadedConfig
     from staging.preflight import ProbeReport
@@ -71,6 +72,7 @@ class RunContext:
     probe: ProbeReport | None = None
     provenance: list[dict[str, str]] = field(default_factory=list)
     worker: ManagedProcess | None = None
+    app_record: AppRecord | None = None
     pipelines: list[PipelineRecord] = field(default_factory=list)
     results: list[PhaseResult] = field(default_factory=list)
     interrupted: str | None = None  # "SIGINT" / "SIGTERM"
@@ -84,6 +86,29 @@ class RunContext:
     def logs_dir(self) -> Path:
         assert self.run_dir is not None, "the config phase sets run_dir"
         return self.run_dir / "logs"
+
+    def spawn(self, name: str, command: list[str], role: str) -> ManagedProcess:
+        """Start an app process in the workspace with the hermetic env, recorded for sweeps."""
+        from staging.process import ManagedProcess
+        from staging.workspace import resolve_command
+
+        assert self.loaded is not None and self.workspace is not None
+        proc = ManagedProcess.start(
+            name,
+            resolve_command(command, self.loaded.python),
+            cwd=self.workspace.app,
+            env=self.app_env,
+            log_path=self.logs_dir / f"{name}.log",
+            redactor=self.redactor,
+        )
+        if self.app_record is not None:
+            self.app_record.track(proc, role)
+        return proc
+
+    def reap(self, proc: ManagedProcess) -> None:
+        """Forget a process that has exited (or was stopped)."""
+        if self.app_record is not None:
+            self.app_record.untrack(proc)
 
     def remaining(self) -> float:
         """Seconds left of the whole-run `timeout`."""

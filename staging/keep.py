@@ -15,11 +15,14 @@ def keep_environment(ctx: RunContext) -> None:
     """Detach what a red run started instead of stopping it."""
     assert ctx.environment is not None and ctx.loaded is not None
     ctx.environment.detach()
+    if ctx.app_record is not None:
+        ctx.app_record.detach()
     document = endpoints_document(ctx.environment)
     document["kept"] = {
         "run_dir": str(ctx.run_dir),
         "worker_pid": ctx.worker.pid if ctx.worker is not None and ctx.worker.alive() else None,
         "workspace": str(ctx.workspace.root) if ctx.workspace is not None else None,
+        "app_record": ctx.app_record.run_id if ctx.app_record is not None else None,
     }
     write_up_file(ctx.loaded.app_dir, document)
 

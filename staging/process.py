@@ -19,7 +19,7 @@ from pathlib import Path
 
 from staging.redact import Redactor
 
-_TAIL_LINES = 400
+_TAIL_LINES = 2000  # a sandbox traceback alone is ~250 lines
 
 
 class ManagedProcess:
@@ -112,23 +112,3 @@ class ManagedProcess:
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, sig)
-
-
-def run_to_completion(
-    name: str,
-    command: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    log_path: Path,
-    redactor: Redactor,
-    timeout: float,
-) -> tuple[int | None, str]:
-    """Run a command with a timeout; returns (exit code or None on timeout, output tail)."""
-    proc = ManagedProcess.start(
-        name, command, cwd=cwd, env=env, log_path=log_path, redactor=redactor
-    )
-    code = proc.wait(timeout=timeout)
-    if code is None:
-        proc.stop(grace=2)
-    return code, proc.output()

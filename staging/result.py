@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"  # the app is broken: exit 1
     ABORTED = "aborted"  # infrastructure or config stopped the run: exit 2
     SKIPPED = "skipped"
 
 
-class FailureClass(str, enum.Enum):
+class FailureClass(enum.StrEnum):
     CONFIG_INVALID = "config.invalid"
     SERVICES_UNAVAILABLE = "services.unavailable"
     SETTINGS_LOAD_ERROR = "settings.load_error"

@@ -91,12 +91,18 @@ def run_phase(ctx: RunContext, name: str, phase: Phase) -> PhaseResult:
 
 
 def _redacted(ctx: RunContext, diagnosis: Diagnosis) -> Diagnosis:
-    r = ctx.redactor
+    """Secrets masked; paths inside the throwaway workspace shown relative to the app."""
+    prefix = f"{ctx.workspace.app}/" if ctx.workspace is not None else None
+
+    def clean(text: str) -> str:
+        text = ctx.redactor.text(text)
+        return text.replace(prefix, "") if prefix else text
+
     return Diagnosis(
         failure_class=diagnosis.failure_class,
-        cause=r.text(diagnosis.cause),
-        hint=r.text(diagnosis.hint),
-        evidence=tuple(r.text(e) for e in diagnosis.evidence),
+        cause=clean(diagnosis.cause),
+        hint=clean(diagnosis.hint),
+        evidence=tuple(clean(e) for e in diagnosis.evidence),
     )
 
 

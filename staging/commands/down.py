@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
                 hint=f"delete {up_file} and run `staging down --all`",
             ) from exc
         removed += _stop_run(backend, run_id)
+        kept = document.get("kept") or {}
+        if kept.get("app_record"):
+            # the worker and workspace a `run --keep-on-failure` left running
+            removed += _stop_run("process", str(kept["app_record"]))
         up_file.unlink()
         print(f"stopped run {run_id} ({backend})")
     elif not args.all:

@@ -16,12 +16,10 @@ from temporalio.client import Client
 
 from staging.config.model import PipelineConfig
 from staging.context import PipelineRecord, RunContext
-from staging.process import ManagedProcess
 from staging.result import Diagnosis, FailureClass, PhaseResult
 from staging.temporal.failures import WorkflowOutcome, is_db_auth_failure, workflow_outcomes
 from staging.temporal.trigger import start_and_wait
 from staging.temporal.watch import RetryTracker, StuckActivity, find_stuck_activity
-from staging.workspace import resolve_command
 
 _POLL = 0.1
 _STUCK_EVERY = 0.5
@@ -95,14 +93,7 @@ async def _run_one(
         proc = None
     else:
         assert pipeline.command is not None
-        proc = ManagedProcess.start(
-            f"pipeline-{pipeline.name}",
-            resolve_command(pipeline.command, ctx.loaded.python),
-            cwd=ctx.workspace.app,
-            env=ctx.app_env,
-            log_path=ctx.logs_dir / f"pipeline-{pipeline.name}.log",
-            redactor=ctx.redactor,
-        )
+        proc = ctx.spawn(f"pipeline-{pipeline.name}", pipeline.command, role="trigger")
         trigger = None
 
     deadline = time.monotonic() + timeout
@@ -127,8 +118,10 @@ async def _run_one(
                 next_stuck_check = time.monotonic() + _STUCK_EVERY
             await asyncio.sleep(_POLL)
     finally:
-        if proc is not None and proc.alive():
-            proc.stop(grace=2)
+        if proc is not None:
+            if proc.alive():
+                proc.stop(grace=2)
+            ctx.reap(proc)
         if trigger is not None and not trigger.done():
             trigger.cancel()
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from staging.context import RunContext
-from staging.process import run_to_completion
 from staging.result import Diagnosis, FailureClass, PhaseResult
 from staging.temporal.failures import is_db_auth_failure
-from staging.workspace import resolve_command
 
 
 def _slug(name: str) -> str:
@@ -20,16 +18,12 @@ def setup_phase(ctx: RunContext) -> PhaseResult:
         return PhaseResult.skipped("setup", "no [[tool.staging.setup]] steps")
     done: list[str] = []
     for step in steps:
-        command = resolve_command(step.command, ctx.loaded.python)
-        code, output = run_to_completion(
-            f"setup-{step.name}",
-            command,
-            cwd=ctx.workspace.app,
-            env=ctx.app_env,
-            log_path=ctx.logs_dir / f"setup-{_slug(step.name)}.log",
-            redactor=ctx.redactor,
-            timeout=min(step.timeout, max(1.0, ctx.remaining())),
-        )
+        proc = ctx.spawn(f"setup-{_slug(step.name)}", step.command, role="setup")
+        code = proc.wait(timeout=min(step.timeout, max(1.0, ctx.remaining())))
+        if code is None:
+            proc.stop(grace=2)
+        ctx.reap(proc)
+        output = proc.output()
         if code == 0:
             done.append(step.name)
             continue

@@ -31,6 +31,8 @@ def teardown(ctx: RunContext, outcome: RunOutcome) -> float:
             steps.append(("services", ctx.environment.stop))
         if ctx.workspace is not None:
             steps.append(("workspace", ctx.workspace.remove))
+        if ctx.app_record is not None:
+            steps.append(("app record", ctx.app_record.close))
     for name, step in steps:
         try:
             step()

@@ -8,25 +8,16 @@ import re
 from temporalio.client import Client
 
 from staging.context import RunContext
-from staging.process import ManagedProcess
 from staging.result import Diagnosis, FailureClass, PhaseResult
 from staging.temporal.failures import is_db_auth_failure
 from staging.temporal.pollers import PollerResult, wait_for_poller
-from staging.workspace import resolve_command
 
 
 def worker_phase(ctx: RunContext) -> PhaseResult:
     assert ctx.loaded is not None and ctx.workspace is not None and ctx.environment is not None
     cfg = ctx.loaded.config.worker
     temporal = ctx.environment.temporal
-    worker = ManagedProcess.start(
-        "worker",
-        resolve_command(cfg.command, ctx.loaded.python),
-        cwd=ctx.workspace.app,
-        env=ctx.app_env,
-        log_path=ctx.logs_dir / "worker.log",
-        redactor=ctx.redactor,
-    )
+    worker = ctx.spawn("worker", cfg.command, role="worker")
     ctx.worker = worker
 
     async def wait() -> PollerResult:
@@ -48,7 +39,7 @@ def worker_phase(ctx: RunContext) -> PhaseResult:
         )
     if not worker.alive():
         worker.wait(timeout=5)
-    output = worker.output(200)
+    output = worker.output(2000)
     diagnosis = result.diagnosis(output, returncode=worker.returncode, redact=ctx.redactor)
     assert diagnosis is not None
     if diagnosis.failure_class is FailureClass.WORKER_CRASHED and is_db_auth_failure(output):

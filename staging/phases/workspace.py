@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from staging.app_record import AppRecord
 from staging.config.render import capture_names, placeholder_values, render_env
 from staging.context import RunContext
 from staging.redact import is_secret_name
@@ -20,7 +21,8 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
             ctx.redactor.add(value)
     ctx.rendered_env = rendered
     ctx.tree = tree_hash(loaded.app_dir)
-    ctx.workspace = Workspace.create(loaded.app_dir)
+    ctx.app_record = AppRecord.create(ctx.run_id)
+    ctx.workspace = Workspace.create(loaded.app_dir, dest_root=ctx.app_record.workspace_parent)
     ctx.delivery = deliver(
         ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path
     )

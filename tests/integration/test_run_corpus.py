@@ -5,7 +5,6 @@ nothing is left running. The incident's two failures run on both backends."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from staging.commands.run import run_staging
 from staging.context import RunOptions
 from staging.services import environment
 from tests.corpus import CASES, load_case, materialize
+from tests.integration.leftovers import containers_of, processes_of
 
 pytestmark = pytest.mark.slow
 
@@ -44,36 +44,6 @@ def _spy_passwords(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(environment, "generate_password", spy)
     return seen
-
-
-def _leftover_processes(run_id: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if run_id in cmdline:
-            found.append(f"{pid}: {cmdline[:200]}")
-    return found
-
-
-def _leftover_containers(run_id: str) -> list[str]:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-    except Exception:
-        return []
-    try:
-        return [
-            c.name
-            for c in client.containers.list(all=True, filters={"label": f"staging.run={run_id}"})
-        ]
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize(("name", "backend"), _params())
@@ -118,5 +88,5 @@ def test_corpus_case(
                 assert password not in path.read_text(errors="replace"), path
 
     # Nothing left behind.
-    assert _leftover_processes(verdict["run_id"]) == []
-    assert _leftover_containers(verdict["run_id"]) == []
+    assert processes_of(verdict["run_id"]) == []
+    assert containers_of(verdict["run_id"]) == []

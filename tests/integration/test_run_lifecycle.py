@@ -1,0 +1,140 @@
+"""A run's life from the outside: signals, SIGKILL leftovers, --keep-on-failure, bad config.
+
+Runs `python -m staging` as a user would, on the process backend, and looks at what
+is left on the machine afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.corpus import materialize
+from tests.integration.leftovers import processes_of
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def staging(*args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "staging", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str) -> None:
+    """Poll a condition of the run (not a service); fail if the run ends first."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {what}: {proc.communicate()[0][-3000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def run_dir(app: Path) -> Path | None:
+    runs = app / ".staging" / "runs"
+    found = sorted(runs.iterdir()) if runs.is_dir() else []
+    return found[0] if found else None
+
+
+def pipeline_started(app: Path) -> bool:
+    d = run_dir(app)
+    return d is not None and (d / "logs" / "pipeline-everflow.log").exists()
+
+
+@pytest.fixture
+def slow_app(tmp_path: Path) -> Iterator[Path]:
+    yield materialize("slow-but-fine", tmp_path / "app")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_pipeline_tears_everything_down(
+    slow_app: Path, sig: signal.Signals, code: int
+) -> None:
+    proc = staging("run", "--project", str(slow_app), "--backend", "process")
+    wait_for(lambda: pipeline_started(slow_app), proc, "the pipeline started")
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code, out[-3000:]
+    d = run_dir(slow_app)
+    assert d is not None
+    verdict = json.loads((d / "verdict.json").read_text())
+    assert verdict["status"] == "aborted"
+    assert verdict["diagnosis"]["class"] == "interrupted"
+    assert processes_of(verdict["run_id"]) == []
+
+
+def test_sigkilled_run_is_swept_by_the_next_run(slow_app: Path, tmp_path: Path) -> None:
+    proc = staging("run", "--project", str(slow_app), "--backend", "process")
+    wait_for(lambda: pipeline_started(slow_app), proc, "the pipeline started")
+    d = run_dir(slow_app)
+    assert d is not None
+    run_id = d.name
+    proc.kill()
+    proc.communicate(timeout=30)
+    orphans = processes_of(run_id)
+    assert orphans, "a SIGKILLed run leaves its worker and services behind"
+
+    # The next run (here a fast red one) sweeps what the dead run left.
+    other = materialize("env-file-removed", tmp_path / "other")
+    nxt = staging("run", "--project", str(other), "--backend", "process")
+    out, _ = nxt.communicate(timeout=180)
+    assert nxt.returncode == 1, out[-3000:]
+    assert "removed leftovers" in out
+    assert processes_of(run_id) == []
+
+
+def test_keep_on_failure_then_down(tmp_path: Path) -> None:
+    app = materialize("notify-flood", tmp_path / "app")
+    proc = staging("run", "--project", str(app), "--backend", "process", "--keep-on-failure")
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 1, out[-3000:]
+    assert "notifications.flood" in out
+    assert "staging down --project" in out
+    up = json.loads((app / ".staging" / "up.json").read_text())
+    run_id = up["run_id"]
+    try:
+        # Attach as a human would: the data the red run wrote is still there.
+        with psycopg.connect(up["postgres"]["url"]) as conn:
+            row = conn.execute("select count(*) from daily_conversions").fetchone()
+            assert row is not None and row[0] > 0
+        worker = up["kept"]["worker_pid"]
+        assert worker and Path(f"/proc/{worker}").exists()
+        assert processes_of(run_id)
+    finally:
+        down = staging("down", "--project", str(app))
+        down_out, _ = down.communicate(timeout=60)
+    assert down.returncode == 0, down_out
+    assert not (app / ".staging" / "up.json").exists()
+    assert processes_of(run_id) == []
+
+
+def test_bad_config_aborts_with_key_and_file(tmp_path: Path) -> None:
+    app = materialize("good", tmp_path / "app", git=False)
+    pyproject = app / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("ready_timeout", "ready_timout"))
+    proc = staging("run", "--project", str(app), "--backend", "process")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "config.invalid" in out
+    assert "ready_timout" in out and "pyproject.toml" in out
+    assert "Hint:" in out
