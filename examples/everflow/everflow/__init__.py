@@ -1,0 +1,1 @@
+"""everflow: daily affiliate conversion rollups, run as a Temporal pipeline."""
