@@ -74,8 +74,9 @@ def settings_snapshot(
         fields[name] = {
             "source": str(row.get("source") or "?"),
             "secret": _flag(row.get("secret", is_secret_name(name))),
+            # Credentials only (not every delivered field): the drift line names what
+            # would have broken authentication, e.g. db_password now from default.
             "credential": name.lower() in wanted
-            or _flag(row.get("staging_required"))
             or "Secret" in annotation
             or bool(_CREDENTIAL.search(name.rsplit(".", 1)[-1])),
         }
