@@ -19,7 +19,10 @@ from urllib.parse import quote, quote_plus
 MASK = "***"
 SECRET_NAME = re.compile(r"(pass(word)?|secret|token|key|dsn|credential)", re.IGNORECASE)
 # A URL with userinfo: the password part is always masked, known or not.
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@\s]*)@")
+_URL_USERINFO = re.compile(
+    # Bounded scheme: an unbounded one makes long base64 runs quadratic to scan.
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]{0,31}://)(?P<user>[^:@/\s]{0,256}):(?P<pw>[^@\s]{0,512})@"
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -78,6 +81,8 @@ class Redactor:
                 text = text.replace(needle, MASK)
         for scrub in self._scrubbers:
             text = scrub(text)
+        if "://" not in text:
+            return text
         return _URL_USERINFO.sub(
             lambda m: f"{m['scheme']}{m['user']}:{MASK}@" if m["pw"] else m.group(0), text
         )

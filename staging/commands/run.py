@@ -84,6 +84,8 @@ def run_staging(options: RunOptions) -> int:
 
 
 def _finish(ctx: RunContext, outcome: RunOutcome) -> None:
+    if ctx.options.record_dir is not None and outcome.exit_code == 0:
+        _record(ctx, ctx.options.record_dir)
     verdict = build_verdict(ctx, outcome)
     if ctx.run_dir is not None:
         write_json(ctx.run_dir / "verdict.json", verdict)
@@ -96,6 +98,22 @@ def _finish(ctx: RunContext, outcome: RunOutcome) -> None:
         sys.stdout.write(json.dumps(verdict, indent=2) + "\n")
     else:
         ctx.console.verdict(verdict)
+
+
+def _record(ctx: RunContext, dest: Path) -> None:
+    """Save the green run's workflow histories (before teardown) for the replay gate."""
+    from staging.history_export import record_histories
+
+    assert ctx.environment is not None
+    temporal = ctx.environment.temporal
+    saved = record_histories(
+        temporal.address,
+        temporal.namespace,
+        dest,
+        redactor=ctx.redactor,
+        on_event=ctx.console.warn,
+    )
+    ctx.notes.append(f"recorded {len(saved)} workflow histories to {dest}")
 
 
 def _teardown(ctx: RunContext, outcome: RunOutcome) -> None:

@@ -6,6 +6,7 @@ from staging.phases.checks import checks_phase
 from staging.phases.config import config_phase
 from staging.phases.pipelines import pipelines_phase
 from staging.phases.preflight import preflight_phase
+from staging.phases.replay import replay_phase
 from staging.phases.services import services_phase
 from staging.phases.setup import setup_phase
 from staging.phases.worker import worker_phase
@@ -17,6 +18,7 @@ RUN_PHASES: list[tuple[str, Phase]] = [
     ("services", services_phase),
     ("workspace", workspace_phase),
     ("preflight", preflight_phase),
+    ("replay", replay_phase),
     ("setup", setup_phase),
     ("worker", worker_phase),
     ("pipelines", pipelines_phase),

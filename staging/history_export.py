@@ -1,0 +1,125 @@
+"""Save the workflow histories of a run, so the next change is replayed against them.
+
+`staging run --record DIR` calls this after a green run, before teardown, while the
+throwaway namespace still holds every workflow the run started. Each history is written
+as `temporal workflow show --output json` writes it (`{"events": [...]}`), which is also
+what the Temporal UI exports and what `staging replay` reads, one file per run, named by
+the workflow id.
+
+A history carries the run's payloads: workflow inputs, activity results, failure
+messages. A history in which any of the run's secrets appears (raw, escaped, or inside a
+base64 payload) is not written; the caller is told which and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from staging.redact import Redactor
+
+EventSink = Callable[[str], None]
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def history_filename(workflow_id: str, run_id: str, taken: set[str]) -> str:
+    """`<workflow id>.json`, made filesystem-safe; a second run of the same id gets a suffix."""
+    stem = _UNSAFE.sub("_", workflow_id).strip("._") or "workflow"
+    name = f"{stem}.json"
+    suffix = 0
+    while name in taken:
+        suffix += 1
+        name = f"{stem}-{run_id[:8]}{'-' + str(suffix) if suffix > 1 else ''}.json"
+    taken.add(name)
+    return name
+
+
+def _payload_texts(node: Any) -> Iterator[str]:
+    """The decoded `data` of every payload in a history's JSON (they are base64 there)."""
+    if isinstance(node, dict):
+        data = node.get("data")
+        if isinstance(data, str) and isinstance(node.get("metadata"), dict):
+            with contextlib.suppress(binascii.Error, ValueError):
+                yield base64.b64decode(data, validate=True).decode("utf-8", "replace")
+        for value in node.values():
+            yield from _payload_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _payload_texts(value)
+
+
+def holds_secret(document: dict[str, Any], redactor: Redactor) -> bool:
+    """True when a secret appears in the history's text or in any decoded payload."""
+    # Plain substring checks: payloads are long base64 runs, which regex-based redaction
+    # scans in quadratic time.
+    needles = redactor.secrets
+    texts = [json.dumps(document), *_payload_texts(document)]
+    return any(needle in text for text in texts for needle in needles)
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def export_histories(
+    client: Client,
+    dest_dir: Path,
+    *,
+    query: str | None = None,
+    redactor: Redactor | None = None,
+    on_event: EventSink | None = None,
+) -> list[Path]:
+    """Write the history of every workflow in the client's namespace (or matching `query`).
+
+    Returns the files written, in workflow start order. Histories holding a secret known
+    to `redactor` are skipped and reported through `on_event`.
+    """
+    emit = on_event or (lambda _message: None)
+    executions = [wf async for wf in client.list_workflows(query)]
+    executions.sort(key=lambda wf: (wf.start_time, wf.id, wf.run_id))
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    # Never overwrite a file already there (a user's recorded history).
+    taken: set[str] = {p.name for p in dest_dir.iterdir()}
+    written: list[Path] = []
+    for wf in executions:
+        history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        document = history.to_json_dict()
+        if redactor is not None and holds_secret(document, redactor):
+            emit(
+                f"not recording workflow {wf.id} ({wf.workflow_type}): its history contains "
+                "a secret of this run (a payload or failure message carries it)"
+            )
+            continue
+        path = dest_dir / history_filename(wf.id, wf.run_id, taken)
+        _write(path, document)
+        written.append(path)
+    return written
+
+
+def record_histories(
+    address: str,
+    namespace: str,
+    dest_dir: Path,
+    *,
+    redactor: Redactor | None = None,
+    on_event: EventSink | None = None,
+) -> list[Path]:
+    """Synchronous `export_histories` against a Temporal frontend, for the run's teardown."""
+
+    async def export() -> list[Path]:
+        client = await Client.connect(address, namespace=namespace)
+        return await export_histories(client, dest_dir, redactor=redactor, on_event=on_event)
+
+    return asyncio.run(export())
