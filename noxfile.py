@@ -9,8 +9,18 @@ import nox
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHON = "3.11"
+# The interpreter nox itself runs on (Python >= 3.11), so a fresh machine needs no other.
+PYTHON = None
 EXAMPLE = "examples/everflow"
+
+
+def _service_env() -> dict[str, str]:
+    # Ryuk cannot be pulled in air-gapped CI (staging sweeps its own leftovers), and
+    # testcontainers may report the docker bridge as host: keep connections on loopback.
+    return {
+        "TESTCONTAINERS_RYUK_DISABLED": "true",
+        "TC_HOST": os.environ.get("TC_HOST", "127.0.0.1"),
+    }
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -25,7 +35,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """Unit + integration tests. Docker-backed tests skip without Docker unless CI requires it."""
     _install(session, "test")
-    env = {"TESTCONTAINERS_RYUK_DISABLED": "true", "TC_HOST": os.environ.get("TC_HOST", "127.0.0.1")}
+    env = _service_env()
     session.run("pytest", *(session.posargs or ["tests"]), env=env)
 
 
@@ -45,7 +55,7 @@ def staging(session: nox.Session) -> None:
     args = list(session.posargs)
     if "--project" not in args and not any(a.startswith("--project=") for a in args):
         args = ["--project", EXAMPLE, *args]
-    env = {"TESTCONTAINERS_RYUK_DISABLED": "true", "TC_HOST": os.environ.get("TC_HOST", "127.0.0.1")}
+    env = _service_env()
     session.run("staging", "run", *args, env=env)
 
 
@@ -54,5 +64,5 @@ def bench(session: nox.Session) -> None:
     """Time-to-verdict benchmark; writes benchmarks/results/latest.json."""
     _install(session, "test")
     session.install("psutil")
-    env = {"TESTCONTAINERS_RYUK_DISABLED": "true", "TC_HOST": os.environ.get("TC_HOST", "127.0.0.1")}
+    env = _service_env()
     session.run("python", "benchmarks/run.py", *session.posargs, env=env)
