@@ -26,7 +26,7 @@ from staging.replay import diagnose, find_histories, history_rows, run_replay_pr
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
 from staging.services.password import generate_password
 from staging.services.process_backend import free_port, postgres_bin_dir, temporal_binary
-from staging.services.select import docker_engine_status
+from staging.services.select import docker_engine_status, missing_images
 from staging.workspace import Delivery, Workspace, deliver, hermetic_env
 
 CheckStatus = Literal["ok", "warn", "fail", "skip"]
@@ -162,7 +162,13 @@ def _services(loaded: LoadedConfig | None, requested: str, report: DoctorReport)
     """The docker engine, the process backend's binaries, and which backend a run would use."""
     docker_ok, why = docker_engine_status()
     missing, found = _binaries()
-    chosen = "docker" if requested == "docker" or (requested == "auto" and docker_ok) else "process"
+    images = (
+        (loaded.config.postgres.image, loaded.config.temporal.image) if loaded is not None else ()
+    )
+    # The same rule as a run: `auto` takes Docker only with the images present locally.
+    absent = missing_images(images) if docker_ok and requested == "auto" else []
+    auto_docker = requested == "auto" and docker_ok and not absent
+    chosen = "docker" if requested == "docker" or auto_docker else "process"
     if docker_ok:
         report.checks.append(Check("docker engine", "ok", f"reachable: {why}"))
     else:
@@ -197,11 +203,14 @@ def _services(loaded: LoadedConfig | None, requested: str, report: DoctorReport)
             Check("backend", "fail", f"{requested}: process, but its binaries are missing")
         )
         return ""
-    reason = (
-        "requested"
-        if requested != "auto"
-        else ("a Docker engine answers" if docker_ok else "no Docker engine answers")
-    )
+    if requested != "auto":
+        reason = "requested"
+    elif not docker_ok:
+        reason = "no Docker engine answers"
+    elif absent:
+        reason = f"Docker answers, but {', '.join(absent)} not present locally"
+    else:
+        reason = "a Docker engine answers and the images are present"
     report.checks.append(Check("backend", "ok", f"{requested} → {chosen} ({reason})"))
     if chosen == "docker" and loaded is not None:
         cfg = loaded.config

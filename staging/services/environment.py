@@ -96,7 +96,9 @@ class Environment:
         """
         emit = on_event or _quiet
         if isinstance(backend, str):
-            chosen, reason = choose_backend(backend, ui=ui)
+            chosen, reason = choose_backend(
+                backend, ui=ui, images=(spec.postgres_image, spec.temporal_image)
+            )
         else:
             chosen, reason = backend, f"the {backend.name} backend was given"
         emit(f"services backend: {chosen.name} ({reason})")

@@ -7,6 +7,7 @@ choice that cannot be honoured fails with the way out, never silently switches.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
 
 from staging.errors import ConfigError, ServiceUnavailable
@@ -45,10 +46,15 @@ def _process(ui: bool) -> ProcessBackend:
     return ProcessBackend(ui=ui)
 
 
-def choose_backend(requested: str, *, ui: bool = False) -> tuple[Backend, str]:
+def choose_backend(
+    requested: str, *, ui: bool = False, images: Sequence[str] = ()
+) -> tuple[Backend, str]:
     """The backend for `requested` ("auto" | "docker" | "process") and a one-line reason.
 
     `ui` asks the process backend to serve Temporal's web UI (`staging up` does).
+    `auto` takes Docker only when the engine answers *and* the `images` are present
+    locally: a pull that cannot succeed (air-gapped CI) must not cost a run, so a
+    missing image means the process backend, and the reason says how to get Docker.
     """
     if requested not in CHOICES:
         raise ConfigError(
@@ -78,8 +84,40 @@ def choose_backend(requested: str, *, ui: bool = False) -> tuple[Backend, str]:
             )
         return _docker_backend(), f"the docker backend was requested ({why})"
     if ok:
-        return _docker_backend(), f"Docker engine answers ({why}): using the docker backend"
+        missing = missing_images(images)
+        if not missing:
+            return _docker_backend(), f"Docker engine answers ({why}): using the docker backend"
+        return _process(ui), (
+            f"Docker engine answers ({why}) but image(s) {', '.join(missing)} are not present "
+            "locally: using the process backend (pull them, or build equivalents with "
+            "`bash compose/images/build.sh` and set STAGING_POSTGRES_IMAGE / "
+            "STAGING_TEMPORAL_IMAGE, to run in containers)"
+        )
     return _process(ui), f"Docker engine not reachable ({why}): using the process backend"
+
+
+def missing_images(images: Sequence[str]) -> list[str]:
+    if not images:
+        return []
+    try:
+        import docker
+        from docker.errors import ImageNotFound
+
+        client = docker.from_env(timeout=5)
+    except Exception:
+        return list(images)
+    missing = []
+    try:
+        for image in images:
+            try:
+                client.images.get(image)
+            except ImageNotFound:
+                missing.append(image)
+            except Exception:
+                missing.append(image)
+    finally:
+        client.close()
+    return missing
 
 
 def _docker_backend() -> Backend:

@@ -72,3 +72,22 @@ def test_unknown_backend_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         select.choose_backend("podman")
     assert "auto | docker | process" in str(info.value)
+
+
+def test_auto_with_engine_but_images_missing_picks_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pull that cannot succeed (air-gapped CI) must not cost the run: auto says why."""
+    _fake_docker_module(monkeypatch, True, "Docker 27.5")
+    monkeypatch.setattr(select, "missing_images", lambda images: ["postgres:16-alpine"])
+    backend, reason = select.choose_backend("auto", images=("postgres:16-alpine", "t:1"))
+    assert isinstance(backend, ProcessBackend)
+    assert "postgres:16-alpine" in reason and "compose/images/build.sh" in reason
+
+    monkeypatch.setattr(select, "missing_images", lambda images: [])
+    backend, _ = select.choose_backend("auto", images=("postgres:16-alpine", "t:1"))
+    assert backend.name == "docker"
+    # an explicit docker request never falls back
+    monkeypatch.setattr(select, "missing_images", lambda images: ["postgres:16-alpine"])
+    backend, _ = select.choose_backend("docker", images=("postgres:16-alpine",))
+    assert backend.name == "docker"
