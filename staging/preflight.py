@@ -17,12 +17,10 @@ The probe redacts values itself; everything put into a Diagnosis passes the reda
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 
+from staging import preflight_rules as rules
+from staging.preflight_rules import Channel, Context
 from staging.probes import (
     DotenvReport,
     FieldError,
@@ -49,92 +47,10 @@ __all__ = [
     "run_probe",
 ]
 
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-_HUMAN_CHANNEL = re.compile(
-    r"^(?:(?P<dotenv>dotenv file )|(?P<secrets>secrets dir )|(?P<environ>environment variables))"
-    r"(?P<path>.*?)/?(?: \(\d+ (?:variables?|files?)\))?$"
-)
-
-
-@dataclass(frozen=True)
-class Channel:
-    """How staging delivered the settings.
-
-    Accepts the compact form (`"dotenv:.env"`, `"environ"`, `"secrets_dir:run/s"`) and the
-    workspace's human description (`"dotenv file .env (12 variables)"`,
-    `"environment variables (3 variables)"`, `"secrets dir run/s/ (3 files)"`).
-    """
-
-    mode: str  # dotenv | environ | secrets_dir | other
-    path: str = ""
-    text: str = ""
-
-    @classmethod
-    def parse(cls, channel: str) -> Channel:
-        human = _HUMAN_CHANNEL.match(channel.strip())
-        if human:
-            path = human["path"].strip()
-            if human["dotenv"]:
-                return cls("dotenv", path or ".env")
-            if human["secrets"]:
-                return cls("secrets_dir", path)
-            return cls("environ")
-        mode, _, path = channel.partition(":")
-        mode = {"env": "environ", "environment": "environ", "secrets": "secrets_dir"}.get(
-            mode.strip().lower(), mode.strip().lower()
-        )
-        if mode == "dotenv":
-            return cls(mode, path or ".env")
-        if mode in ("environ", "secrets_dir"):
-            return cls(mode, path)
-        return cls("other", "", channel)
-
-    @property
-    def phrase(self) -> str:
-        if self.mode == "dotenv":
-            return f"the dotenv file {self.path}"
-        if self.mode == "environ":
-            return "environment variables"
-        if self.mode == "secrets_dir":
-            return f"the secrets dir {self.path}" if self.path else "the secrets dir"
-        return self.text
-
 
 def describe_channel(delivery: str, path: str) -> str:
     """The `channel` argument of `analyse` for `[tool.staging.settings]` delivery + path."""
     return delivery if delivery == "environ" else f"{delivery}:{path}"
-
-
-@dataclass(frozen=True)
-class _Context:
-    report: ProbeReport
-    cls: str  # "pkg.module:Settings"
-    short: str  # "Settings"
-    channel: Channel
-    delivered: Mapping[str, str]
-    config: ModelConfigReport
-
-    def delivered_for(self, f: FieldReport) -> list[str]:
-        """Delivered variables the field reads, by the class's own env-name rules."""
-        names = f.env_names or (self.config.env_prefix + f.name,)
-        delim = self.config.env_nested_delimiter
-        fold = (lambda s: s) if self.config.case_sensitive else str.lower
-        wanted = [fold(n) for n in names]
-        return [
-            var
-            for var in self.delivered
-            if any(
-                fold(var) == n or (delim and fold(var).startswith(n + fold(delim))) for n in wanted
-            )
-        ]
-
-    def near_misses(self, f: FieldReport) -> list[str]:
-        """Delivered variables that look meant for the field but are not names it reads."""
-        leaf = f.name.rsplit(".", 1)[-1].lower()
-        stems = {leaf, *(a.lower() for a in f.aliases)}
-        return [v for v in self.delivered if any(v.lower().endswith(s) for s in stems)]
 
 
 def analyse(
@@ -152,7 +68,7 @@ def analyse(
     local = Redactor([*redactor.secrets, *(v for k, v in delivered.items() if is_secret_name(k))])
     config = report.model_config or ModelConfigReport()
     short = settings_class.rpartition(":")[2] or settings_class
-    ctx = _Context(report, settings_class, short, Channel.parse(channel), delivered, config)
+    ctx = Context(report, settings_class, short, Channel.parse(channel), delivered, config)
     diagnosis = _diagnose(ctx, required, staging_hosts)
     if diagnosis is None:
         return None
@@ -164,10 +80,10 @@ def analyse(
     )
 
 
-def _diagnose(ctx: _Context, required: Sequence[str], hosts: Collection[str]) -> Diagnosis | None:
+def _diagnose(ctx: Context, required: Sequence[str], hosts: Collection[str]) -> Diagnosis | None:
     report = ctx.report
     if not report.ok or report.model_config is None:
-        return _load_error(ctx)
+        return rules.load_error(ctx)
     by_name = {f.name: f for f in report.fields}
     wanted = {r.strip().lower() for r in required if r.strip()}
     matched: set[str] = set()
@@ -183,17 +99,17 @@ def _diagnose(ctx: _Context, required: Sequence[str], hosts: Collection[str]) ->
     # Secrets first: a missing password is the headline, a defaulted host the supporting cast.
     suspects.sort(key=lambda f: not (f.is_secret or is_secret_name(f.name)))
     lost = [f for f in suspects if ctx.delivered_for(f)]
-    egress = [f for f in report.fields if _points_outside(f, hosts)]
+    egress = [f for f in report.fields if rules.points_outside(f, hosts)]
     summary = [ctx.config.summary(), f"sources in priority order: {', '.join(report.sources)}"]
     summary += [f"probe warning: {w}" for w in report.warnings]
     if lost:
         # Non-critical fields that also lost their delivered value make the cause obvious.
         ignored = [f for f in report.fields if f.source == "default" and ctx.delivered_for(f)]
-        return _secret_missing(ctx, lost, [*lost, *suspects, *ignored, *egress], summary)
+        return rules.secret_missing(ctx, lost, [*lost, *suspects, *ignored, *egress], summary)
     if egress:
-        return _egress(ctx, egress, hosts, summary)
+        return rules.egress(ctx, egress, hosts, summary)
     if suspects:
-        return _secret_missing(ctx, suspects, suspects, summary)
+        return rules.secret_missing(ctx, suspects, suspects, summary)
     unknown = sorted(wanted - matched)
     if unknown:
         return Diagnosis(
@@ -215,219 +131,6 @@ def _parent_unset(f: FieldReport, by_name: Mapping[str, FieldReport]) -> bool:
         if parent is not None and parent.value is None:
             return True
     return False
-
-
-def _origin(f: FieldReport) -> str:
-    if f.source == "default":
-        return "its default"
-    detail = f" ({f.source_detail})" if f.source_detail else ""
-    return f"the {f.source} source{detail}"
-
-
-def _shown(f: FieldReport) -> str:
-    if f.empty:
-        return "empty" if f.value in ("", None) else f"empty: {f.value}"
-    return "'***'" if f.is_secret else repr(f.value)
-
-
-def _secret_missing(
-    ctx: _Context, flagged: list[FieldReport], listed: list[FieldReport], summary: list[str]
-) -> Diagnosis:
-    first = flagged[0]
-    kind = "secret-like" if first.is_secret or is_secret_name(first.name) else "required"
-    head = (
-        f"{ctx.cls}: field {first.name} ({kind}) resolved from {_origin(first)} ({_shown(first)})"
-    )
-    why, hint = _why(ctx, first)
-    more = [f.name for f in flagged[1:]]
-    tail = f" The same holds for {', '.join(more)}." if more else ""
-    evidence = [_field_line(ctx, f) for f in dict.fromkeys(listed)]
-    evidence += summary + [_dotenv_line(d) for d in ctx.report.dotenv]
-    return Diagnosis(
-        FailureClass.SETTINGS_SECRET_MISSING, f"{head}: {why}.{tail}", hint, tuple(evidence)
-    )
-
-
-def _why(ctx: _Context, f: FieldReport) -> tuple[str, str]:
-    """Why a field staging delivered did not arrive, and the narrowest fix."""
-    ch, cfg, short = ctx.channel, ctx.config, ctx.short
-    delivered = ctx.delivered_for(f)
-    reads = ", ".join(n.upper() if not cfg.case_sensitive else n for n in f.env_names) or f.name
-    if not delivered:
-        near = ctx.near_misses(f)
-        if near:
-            return (
-                f"staging delivered {near[0]} through {ch.phrase}, but the field reads {reads} "
-                f"(env_prefix={cfg.env_prefix!r})",
-                f"name the variable {reads.split(', ')[0]} in [tool.staging.env], or fix "
-                f"env_prefix / the field's alias in {short}",
-            )
-        return (
-            f"staging delivers nothing for it (no [tool.staging.env] variable named {reads})",
-            f'add {reads.split(", ")[0]} = "..." to [tool.staging.env] so the run gets a value '
-            "the way production does",
-        )
-    var = delivered[0]
-    said = f"staging delivered {var} through {ch.phrase}"
-    if ctx.delivered[var] == "":
-        return f"{said}, but with an empty value", f"give {var} a value in [tool.staging.env]"
-    if f.source != "default":
-        return (
-            f"{said}, but {_origin(f)} supplies an empty value and takes precedence",
-            f"remove the empty value ({f.source_detail or f.source}) or reorder "
-            f"{short}.settings_customise_sources",
-        )
-    source_name = {"dotenv": "dotenv", "environ": "environment", "secrets_dir": "secrets_dir"}
-    wanted = source_name.get(ch.mode)
-    if wanted and wanted not in ctx.report.sources:
-        arg = {"dotenv": "dotenv_settings", "environ": "env_settings"}.get(ch.mode)
-        arg = arg or "file_secret_settings"
-        return (
-            f"{said}, but {short}.settings_customise_sources does not return {arg}, "
-            f"so {ch.phrase} {'are' if ch.mode == 'environ' else 'is'} never read",
-            f"return {arg} from {short}.settings_customise_sources "
-            "(or deliver settings the way production does)",
-        )
-    if ch.mode == "dotenv":
-        norm = {os.path.normpath(p) for p in cfg.env_files}
-        if not cfg.env_files:
-            return (
-                f"{said}, but {short}.model_config has no env_file, so {ch.path} is never read",
-                f'restore env_file="{ch.path}" in {short}.model_config (or deliver settings '
-                "the way production does: [tool.staging.settings] delivery)",
-            )
-        if os.path.normpath(ch.path) not in norm:
-            return (
-                f"{said}, but {short}.model_config env_file={cfg.env_file!r} does not "
-                f"include {ch.path}",
-                f'point env_file at "{ch.path}" or set [tool.staging.settings] path = '
-                f'"{cfg.env_files[0]}"',
-            )
-    if ch.mode == "secrets_dir" and ch.path:
-        norm = {os.path.normpath(p) for p in cfg.secrets_dirs}
-        if not cfg.secrets_dirs:
-            return (
-                f"{said}, but {short}.model_config has no secrets_dir, so {ch.path} is never read",
-                f'set secrets_dir="{ch.path}" in {short}.model_config (or deliver settings the '
-                "way production does)",
-            )
-        if os.path.normpath(ch.path) not in norm:
-            return (
-                f"{said}, but {short}.model_config secrets_dir={cfg.secrets_dir!r} does not "
-                f"include {ch.path}",
-                f'point secrets_dir at "{ch.path}" or set [tool.staging.settings] path',
-            )
-    return (
-        f"{said}, yet the field did not take it (it reads {reads}; {cfg.summary()})",
-        f"check {short}'s env_prefix, aliases and settings_customise_sources against {var}",
-    )
-
-
-def _field_line(ctx: _Context, f: FieldReport) -> str:
-    delivered = ctx.delivered_for(f)
-    sent = f"; staging delivered {', '.join(delivered)}" if delivered else "; not delivered"
-    secret = " (secret)" if f.is_secret else ""
-    where = f" [{f.source_detail}]" if f.source_detail else ""
-    target = f"; points at {_hostport(f)}" if f.host else ""
-    return f"{f.name}{secret}: source={f.source}{where} value={_shown(f)}{target}{sent}"
-
-
-def _dotenv_line(d: DotenvReport) -> str:
-    state = f"defines {', '.join(d.names) or 'nothing'}" if d.exists else "does not exist"
-    return f"env_file {d.path}: {state}"
-
-
-def _hostport(f: FieldReport) -> str:
-    host = f"[{f.host}]" if f.host and ":" in f.host else str(f.host)
-    return f"{host}:{f.port}" if f.port is not None else host
-
-
-def _points_outside(f: FieldReport, hosts: Collection[str]) -> bool:
-    if f.empty or not f.host:
-        return False
-    host = f.host.strip("[]").lower().rstrip(".")
-    inside = {h.strip("[]").lower().rstrip(".") for h in hosts}
-    if host in inside or host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return not (address.is_loopback or address.is_unspecified)
-
-
-def _egress(
-    ctx: _Context, flagged: list[FieldReport], hosts: Collection[str], summary: list[str]
-) -> Diagnosis:
-    first = flagged[0]
-    shown = _hostport(first) if first.is_secret else f"{first.value} (host {_hostport(first)})"
-    var = (first.env_names[0] if first.env_names else first.name).upper()
-    inside = ", ".join(sorted({"localhost", "127.0.0.1", *hosts}))
-    more = [f.name for f in flagged[1:]]
-    tail = f" Also outside: {', '.join(more)}." if more else ""
-    return Diagnosis(
-        FailureClass.SETTINGS_EGRESS,
-        cause=f"{ctx.cls}: field {first.name} points outside the staging environment: {shown}, "
-        f"from {_origin(first)}.{tail}",
-        hint=f"deliver a staging value for {var} in [tool.staging.env] (a {{capture.NAME}} sink "
-        "for webhooks and notifications, {postgres.*} / {temporal.*} for services); "
-        "staging never talks to production",
-        evidence=(
-            *(_field_line(ctx, f) for f in flagged),
-            f"inside the staging environment: {inside}",
-            *summary,
-        ),
-    )
-
-
-def _load_error(ctx: _Context) -> Diagnosis:
-    error = ctx.report.error or ProbeError("Unknown", "the probe reported failure without error")
-    evidence: list[str] = [f"{e.loc}: {e.msg} [{e.type}]" for e in error.errors]
-    if error.errors:
-        fields = ", ".join(dict.fromkeys(e.loc for e in error.errors))
-        cause = f"{ctx.cls} failed to validate ({fields}): " + "; ".join(
-            f"{e.loc}: {e.msg}" for e in error.errors[:3]
-        )
-        hint = _validation_hint(ctx, error.errors)
-    else:
-        cause = f"{ctx.cls} could not be loaded: {error.type}: {error.message}"
-        module = ctx.cls.partition(":")[0]
-        hint = {
-            "ProbeTimeout": f"importing {module} or constructing {ctx.short}() hangs; run it by "
-            "hand in the app dir",
-            "ProbeNotStarted": "check [tool.staging] python: the interpreter could not be started",
-        }.get(
-            error.type,
-            f"reproduce in the app dir with the configured python: "
-            f"python -c 'from {module} import {ctx.short}; {ctx.short}()'",
-        )
-        evidence += [line for line in error.traceback.splitlines() if line.strip()][-15:]
-    if ctx.report.model_config is not None:
-        evidence.append(ctx.report.model_config.summary())
-    if ctx.report.stderr_tail and not error.traceback:
-        evidence += ["app output:", *ctx.report.stderr_tail.splitlines()[-10:]]
-    return Diagnosis(FailureClass.SETTINGS_LOAD_ERROR, cause, hint, tuple(evidence))
-
-
-def _validation_hint(ctx: _Context, errors: Sequence[FieldError]) -> str:
-    first = errors[0]
-    if first.type == "missing":
-        f = ctx.report.field(first.loc.split(".")[0])
-        if f is not None:
-            return _why(ctx, f)[1]
-        return f"deliver {first.loc.upper()} through [tool.staging.env]"
-    if first.type == "extra_forbidden":
-        extras = ", ".join(e.loc for e in errors if e.type == "extra_forbidden")
-        return (
-            f"{ctx.short} forbids extra inputs and {ctx.channel.phrase} has variables it does not "
-            f"declare ({extras}): drop them from [tool.staging.env] or set extra='ignore'"
-        )
-    f = ctx.report.field(first.loc.split(".")[0])
-    kind = f" ({f.annotation})" if f is not None else ""
-    return (
-        f"fix the value staging delivers for {first.loc.upper()} in [tool.staging.env], "
-        f"or the field's type{kind}"
-    )
 
 
 def provenance_table(report: ProbeReport) -> list[dict[str, str]]:

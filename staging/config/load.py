@@ -19,22 +19,22 @@ Why plain tomllib + an explicit merge rather than pydantic-settings'
 `BaseSettings`), pydantic-settings records no per-value provenance, reports TOML syntax
 errors without the file, and its env source would accept any `STAGING_*` spelling
 silently. Here each layer is a dict we own, so provenance and error messages are exact.
+The wording of validation errors lives in `staging.config.problems`.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 import shutil
 import sys
 import tomllib
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -45,9 +45,16 @@ from staging.config.model import (
     TemporalConfig,
     WorkerConfig,
 )
+from staging.config.problems import WORKER_EXAMPLE
+
+# `X as X`: also re-exported, for callers that imported these from here before problems.py.
+from staging.config.problems import Problem as Problem
+from staging.config.problems import nearest as nearest
+from staging.config.problems import problems_from_validation as problems_from_validation
+from staging.config.problems import raise_problems as raise_problems
+from staging.config.problems import redact_observed as redact_observed
 from staging.config.render import validate_templates
 from staging.errors import ConfigError
-from staging.redact import is_secret_name
 
 ENV_PREFIX = "STAGING_"
 _TOP_LEVEL_ENV = ("app_dir", "python", "backend", "timeout")
@@ -57,9 +64,6 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "settings": SettingsConfig,
     "worker": WorkerConfig,
 }
-_WORKER_EXAMPLE = (
-    '[tool.staging.worker]\ncommand = ["python", "-m", "yourapp.worker"]\ntask_queue = "yourapp"'
-)
 
 
 @dataclass
@@ -163,7 +167,7 @@ def _read_table(pyproject: Path) -> dict[str, Any]:
             f"{pyproject} has no [tool.staging] table",
             expected="a [tool.staging] table describing the worker and pipelines",
             observed=f"tables: {', '.join(sorted(data)) or 'none'}",
-            hint=f"add to {pyproject}:\n[tool.staging]\n\n{_WORKER_EXAMPLE}",
+            hint=f"add to {pyproject}:\n[tool.staging]\n\n{WORKER_EXAMPLE}",
         )
     if not isinstance(table, dict):
         raise ConfigError(
@@ -308,160 +312,3 @@ def _resolve_python(
 
 def _is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
-
-
-def redact_observed(key: str, value: Any) -> str:
-    """A short, secret-safe rendering of a config value for an error message."""
-    if any(is_secret_name(part) for part in key.split(".")):
-        return "<redacted>"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-# --- turning pydantic's ValidationError into one readable ConfigError -------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    key: str  # "tool.staging.pipelines[0].timeout"
-    origin: str  # "file" | "env:STAGING_X" | "cli" | "default"
-    what: str
-    expected: str | None
-    observed: str | None
-    hint: str
-
-
-def nearest(word: str, candidates: list[str], *, quote: bool = True) -> str:
-    """'did you mean X? ' when a candidate is close to `word`, else ''."""
-    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    if not match:
-        return ""
-    return f"did you mean {match[0]!r}? " if quote else f"did you mean {match[0]}? "
-
-
-def raise_problems(
-    problems: list[Problem], pyproject: Path, cause: BaseException | None = None
-) -> NoReturn:
-    def where(p: Problem) -> str:
-        return p.key if p.origin == "file" else f"{p.key} (from {p.origin})"
-
-    if len(problems) == 1:
-        (p,) = problems
-        raise ConfigError(
-            f"{where(p)} in {pyproject}: {p.what}",
-            expected=p.expected,
-            observed=p.observed,
-            hint=p.hint,
-        ) from cause
-    lines = [f"{len(problems)} problems in [tool.staging] of {pyproject}:"]
-    for p in problems:
-        lines.append(f"  - {where(p)}: {p.what}")
-        if p.expected is not None or p.observed is not None:
-            lines.append(f"      expected {p.expected}; observed {p.observed}")
-        lines.append(f"      fix: {p.hint}".replace("\n", "\n           "))
-    raise ConfigError(
-        "\n".join(lines),
-        hint=f"fix each key listed above in {pyproject}, starting with {problems[0].key}",
-    ) from cause
-
-
-def problems_from_validation(
-    exc: ValidationError, source_of: Callable[[str], str]
-) -> list[Problem]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        dotted = ".".join(str(p) for p in loc if not isinstance(p, int))
-        problems.append(_problem(err, loc, _format_loc(loc), source_of(dotted)))
-    return problems
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    key = "tool.staging"
-    for part in loc:
-        key += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return key
-
-
-def _problem(err: Any, loc: tuple[Any, ...], key: str, origin: str) -> Problem:
-    kind, msg = err["type"], str(err["msg"]).removeprefix("Value error, ")
-    last = str(loc[-1]) if loc else "tool.staging"
-    if kind == "extra_forbidden":
-        known = _known_keys(loc[:-1])
-        return Problem(
-            key,
-            origin,
-            f"unknown key {last!r}",
-            expected=f"one of {', '.join(known)}" if known else "no such key",
-            observed=repr(last),
-            hint=nearest(last, known) + "remove the key or fix its spelling",
-        )
-    if kind == "missing":
-        if loc == ("worker",):
-            return Problem(
-                key,
-                origin,
-                "the worker table is missing",
-                expected="a [tool.staging.worker] table with command and task_queue",
-                observed="no [tool.staging.worker]",
-                hint=f"add:\n{_WORKER_EXAMPLE}",
-            )
-        example = _WORKER_EXAMPLE if loc[0] == "worker" else f"{last} = ..."
-        return Problem(
-            key,
-            origin,
-            f"required key {last!r} is missing",
-            expected=f"{last} to be set",
-            observed="not set",
-            hint=f"add {last!r} to its table, e.g.\n{example}",
-        )
-    observed = redact_observed(key, err.get("input"))
-    if kind == "value_error" and "exactly one of 'command' or 'workflow'" in msg:
-        given = err.get("input") if isinstance(err.get("input"), dict) else {}
-        present = [k for k in ("command", "workflow") if k in given] or ["neither"]
-        return Problem(
-            key,
-            origin,
-            msg,
-            expected="exactly one of command or workflow",
-            observed=" and ".join(present),
-            hint='give the pipeline either command = ["python", "..."] or '
-            'workflow = "WorkflowType" with args = [...], not both',
-        )
-    expected = str(err.get("ctx", {}).get("expected") or _expected_from(msg))
-    return Problem(
-        key,
-        origin,
-        msg,
-        expected=expected,
-        observed=f"{observed} ({type(err.get('input')).__name__})",
-        hint=f"{key} must be {expected}"
-        + (" (TOML strings need quotes)" if kind.startswith("string") else ""),
-    )
-
-
-def _expected_from(msg: str) -> str:
-    match = re.match(r"Input should be (.*?)(,|$)", msg)
-    return match.group(1) if match else msg
-
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = StagingConfig
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        info = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
-        model = _model_in(info.annotation) if info is not None else None
-    if model is None:
-        return []
-    return sorted(f.alias or n for n, f in model.model_fields.items())
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

