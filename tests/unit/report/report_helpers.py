@@ -49,6 +49,7 @@ def green_verdict(tree: str = "a" * 40, run_id: str = "20250101-000000-aaaaaa") 
         "services",
         "workspace",
         "preflight",
+        "replay",
         "setup",
         "worker",
         "pipelines",

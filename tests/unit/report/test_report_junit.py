@@ -53,7 +53,7 @@ def test_failure_carries_class_cause_evidence_and_hint() -> None:
     assert 'Hint: restore env_file=".env"' in (failure.text or "")
     # The phases after preflight were never reached: reported as skipped, not as passing.
     skipped = {c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None}
-    assert skipped == {"setup", "worker", "pipelines", "checks"}
+    assert skipped == {"replay", "setup", "worker", "pipelines", "checks"}
 
 
 def test_aborted_phase_is_an_error_and_skipped_phase_is_skipped() -> None:
