@@ -31,7 +31,7 @@ def test_green_run_has_a_case_per_phase_pipeline_and_check() -> None:
     assert [n for c, n in names if c == "staging.phases"] == list(PHASES)
     assert ("staging.pipelines", "everflow") in names
     assert ("staging.checks.everflow", "select count(*) > 0 from daily_conversions") in names
-    assert counts(root) == {"tests": 10, "failures": 0, "errors": 0, "skipped": 0}
+    assert counts(root) == {"tests": 11, "failures": 0, "errors": 0, "skipped": 0}
     assert suite.get("timestamp") == "2025-01-01T00:00:00"
     assert float(suite.get("time", "")) == pytest.approx(30.0)
 
