@@ -138,3 +138,31 @@ def test_bad_config_aborts_with_key_and_file(tmp_path: Path) -> None:
     assert "config.invalid" in out
     assert "ready_timout" in out and "pyproject.toml" in out
     assert "Hint:" in out
+
+
+def _trigger_by_workflow_type(app: Path) -> None:
+    pyproject = app / "pyproject.toml"
+    text = pyproject.read_text()
+    command = 'command = ["python", "scripts/run_pipeline.py", "everflow"]'
+    assert command in text
+    trigger = 'workflow = "PipelineWorkflow"\nargs = ["everflow"]'
+    pyproject.write_text(text.replace(command, trigger))
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "klass"),
+    [("good", 0, None), ("missing-migration", 1, "pipeline.stuck_retrying")],
+)
+def test_pipeline_started_by_workflow_type(
+    tmp_path: Path, case: str, code: int, klass: str | None
+) -> None:
+    app = materialize(case, tmp_path / "app", git=False)
+    _trigger_by_workflow_type(app)
+    proc = staging("run", "--project", str(app), "--backend", "process", "--json")
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == code, out[-3000:]
+    verdict = json.loads(out)
+    assert (verdict["diagnosis"] or {}).get("class") == klass
+    if klass:
+        assert "daily_conversions" in verdict["diagnosis"]["cause"]
+    assert verdict["pipelines"][0]["workflows"], "the harness-started workflow is inspected"
