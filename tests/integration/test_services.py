@@ -4,6 +4,7 @@ teardown leaves nothing. The docker param needs an engine (mandatory in CI)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import uuid
@@ -82,7 +83,14 @@ def start_env(request: pytest.FixtureRequest, services_dir: Path) -> Iterator[St
     name: str = request.param
 
     def start(**spec_fields: str) -> Environment:
-        spec = ServiceSpec(run_id=f"t-{uuid.uuid4().hex[:10]}", **spec_fields)
+        # The images a user would configure; CI points these at the offline builds.
+        images = {
+            "postgres_image": os.environ.get("STAGING_POSTGRES_IMAGE", "postgres:16-alpine"),
+            "temporal_image": os.environ.get(
+                "STAGING_TEMPORAL_IMAGE", "temporalio/temporal:latest"
+            ),
+        }
+        spec = ServiceSpec(run_id=f"t-{uuid.uuid4().hex[:10]}", **{**images, **spec_fields})
         env = Environment.start(spec, _backend(name, services_dir))
         started.append(env)
         return env

@@ -10,7 +10,9 @@ from staging.commands.up import ServicesConfig, read_services_config, write_up_f
 from staging.errors import ConfigError
 
 
-def test_defaults_without_pyproject(tmp_path: Path) -> None:
+def test_defaults_without_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STAGING_POSTGRES_IMAGE", raising=False)
+    monkeypatch.delenv("STAGING_TEMPORAL_IMAGE", raising=False)
     assert read_services_config(tmp_path) == ServicesConfig()
 
 
