@@ -7,21 +7,15 @@ The scripts import nothing from `staging` (the app's interpreter may not have it
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from staging.probes.runner import run_probe_script
 from staging.redact import Redactor
 
 SETTINGS_PROBE = Path(__file__).resolve().parent / "settings_probe.py"
-TAIL_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -166,16 +160,6 @@ def _field_report(data: Mapping[str, Any]) -> FieldReport:
     return FieldReport(**_known(FieldReport, data, tuples=("aliases", "env_names")))
 
 
-def _tail(raw: bytes, lines: int = TAIL_LINES) -> str:
-    return "\n".join(raw.decode("utf-8", "replace").splitlines()[-lines:])
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    # The probe runs in its own session: this also reaps anything the app's import spawned.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_probe(
     python: str,
     cwd: Path,
@@ -187,52 +171,20 @@ def run_probe(
     redactor: Redactor | None = None,
 ) -> ProbeReport:
     """Run the probe in `python` with cwd=`cwd` and exactly `env`; never raises for app faults."""
-    redact = redactor.text if redactor is not None else str
-    with tempfile.TemporaryDirectory(prefix="staging-probe-") as tmp:
-        out = Path(tmp) / "report.json"
-        command = [python, "-B", str(SETTINGS_PROBE), "--settings", settings_class]
-        command += ["--required", ",".join(required), "--out", str(out)]
-        try:
-            proc = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            return ProbeReport.failed(
-                settings_class, "ProbeNotStarted", f"could not start {python}: {exc}"
-            )
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            stdout, stderr = proc.communicate()
-            tail = redact(_tail(stderr + stdout))
-            return ProbeReport.failed(
-                settings_class,
-                "ProbeTimeout",
-                f"loading {settings_class} did not finish within {timeout:g}s",
-                tail,
-            )
-        finally:
-            _kill_group(proc)
-            proc.wait()
-        tail = redact(_tail(stderr))
-        try:
-            data = json.loads(out.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            output = redact(_tail(stderr + stdout))
-            return ProbeReport.failed(
-                settings_class,
-                "ProbeCrashed",
-                f"the settings probe exited with code {proc.returncode} and wrote no report",
-                output,
-            )
-    return ProbeReport.from_json(data, stderr_tail=tail)
+    run = run_probe_script(
+        SETTINGS_PROBE,
+        ["--settings", settings_class, "--required", ",".join(required)],
+        python=python,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        redactor=redactor,
+        tmp_prefix="staging-probe-",
+    )
+    if run.data is None:
+        failure = run.failure(f"loading {settings_class}", "the settings probe")
+        return ProbeReport.failed(settings_class, *failure)
+    return ProbeReport.from_json(run.data, stderr_tail=run.stderr_tail)
 
 
 __all__ = [

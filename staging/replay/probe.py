@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
-import re
-import signal
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from staging.errors import ConfigError
+from staging.probes.runner import run_probe_script
 from staging.redact import Redactor
 from staging.replay.messages import Divergence, core_messages, locate, parse_nondeterminism
 
 REPLAY_PROBE = Path(__file__).resolve().parent.parent / "probes" / "replay_probe.py"
-_TAIL_LINES = 30
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the SDK core colours its log lines
 
 
 @dataclass(frozen=True)
@@ -156,11 +150,6 @@ def worker_target(command: Sequence[str]) -> tuple[str, str] | None:
     return None
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_replay_probe(
     python: str,
     cwd: Path,
@@ -173,53 +162,29 @@ def run_replay_probe(
     redactor: Redactor | None = None,
 ) -> ReplayReport:
     """Replay `histories` in `python`, cwd=`cwd`, exactly `env`; never raises for app faults."""
-    redact = redactor.text if redactor is not None else str
-    command = [python, "-B", str(REPLAY_PROBE)]
+    args: list[str] = []
     for history in histories:
-        command += ["--history", str(history)]
+        args += ["--history", str(history)]
     for spec in workflows:
-        command += ["--workflow", spec]
+        args += ["--workflow", spec]
     target = None if workflows else worker_target(worker_command)
     if target is not None:
-        command += [f"--worker-{target[0]}", target[1]]
-    with tempfile.TemporaryDirectory(prefix="staging-replay-") as tmp:
-        out = Path(tmp) / "report.json"
-        try:
-            proc = subprocess.Popen(
-                [*command, "--out", str(out)],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            return ReplayReport.failed("run", "ProbeNotStarted", f"could not start {python}: {exc}")
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            stdout, stderr = proc.communicate()
-            return ReplayReport.failed(
-                "run",
-                "ProbeTimeout",
-                f"replaying {len(histories)} histories did not finish within {timeout:g}s",
-                redact(_tail(stderr + stdout)),
-            )
-        finally:
-            _kill_group(proc)
-            proc.wait()
-        try:
-            data = json.loads(out.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return ReplayReport.failed(
-                "run",
-                "ProbeCrashed",
-                f"the replay probe exited with code {proc.returncode} and wrote no report",
-                redact(_tail(stderr + stdout)),
-            )
-    report = ReplayReport.from_json(data, stderr_tail=redact(_tail(stderr)))
+        args += [f"--worker-{target[0]}", target[1]]
+    run = run_probe_script(
+        REPLAY_PROBE,
+        args,
+        python=python,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        redactor=redactor,
+        tmp_prefix="staging-replay-",
+        strip_ansi=True,  # the SDK core colours its log lines
+    )
+    if run.data is None:
+        failure = run.failure(f"replaying {len(histories)} histories", "the replay probe")
+        return ReplayReport.failed("run", *failure)
+    report = ReplayReport.from_json(run.data, stderr_tail=run.stderr_tail)
     if not workflows and target is None and report.error_stage == "config":
         shown = " ".join(worker_command)
         return replace(
@@ -228,8 +193,3 @@ def run_replay_probe(
             "not `python -m MODULE` or `python SCRIPT.py`",
         )
     return report
-
-
-def _tail(raw: bytes, lines: int = _TAIL_LINES) -> str:
-    text = _ANSI.sub("", raw.decode("utf-8", "replace"))
-    return "\n".join(text.splitlines()[-lines:])
