@@ -14,7 +14,9 @@ from staging.errors import StagingError
 COMMANDS = ["run", "up", "down", "gate", "report", "history", "replay", "record", "doctor"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only`, just that command's module is imported (the others
+    get a bare entry), so `staging gate` does not pay for temporalio's import."""
     parser = argparse.ArgumentParser(
         prog="staging",
         description="Ephemeral staging environments and a pre-deploy gate for Temporal workers.",
@@ -22,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"staging {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
+        if only is not None and name != only:
+            subparsers.add_parser(name)
+            continue
         try:
             module = importlib.import_module(f"staging.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -33,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
+    args = parser.parse_args(words)
     module = importlib.import_module(f"staging.commands.{args.command}")
     try:
         code: int = module.run(args)

@@ -10,7 +10,7 @@ from typing import Any
 
 from staging.console import RunConsole
 from staging.context import RunContext, RunOptions
-from staging.phases import RUN_PHASES
+from staging.phases import RUN_PHASES, warm_up
 from staging.phases.teardown import teardown
 from staging.redact import Redactor
 from staging.runner import RunOutcome, execute
@@ -74,13 +74,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_staging(options: RunOptions) -> int:
-    from staging.temporal.failures import scrub_dsn_fragments
-
-    redactor = Redactor(scrubbers=[scrub_dsn_fragments])
+    warm_up()
+    redactor = Redactor(scrubbers=[_scrub_dsn_fragments])
     console = RunConsole(redactor, quiet=options.json)
     ctx = RunContext(options=options, console=console, redactor=redactor)
     outcome = execute(ctx, RUN_PHASES, finish=_finish, teardown=_teardown)
     return outcome.exit_code
+
+
+def _scrub_dsn_fragments(text: str) -> str:
+    from staging.temporal.failures import scrub_dsn_fragments
+
+    return scrub_dsn_fragments(text)
 
 
 def _finish(ctx: RunContext, outcome: RunOutcome) -> None:
