@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,9 @@ class RunContext:
     interrupted: str | None = None  # "SIGINT" / "SIGTERM"
     kept: bool = False  # --keep-on-failure left the environment running
     notes: list[str] = field(default_factory=list)
+    # Work started ahead of its phase (collected by that phase) and how to stop it.
+    background: dict[str, Any] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

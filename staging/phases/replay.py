@@ -3,9 +3,16 @@
 Runs after the settings preflight and before the worker starts: it needs no services,
 only the workspace, the app's interpreter and the app's hermetic environment (the app's
 modules may read settings at import time, exactly as the worker's do).
+
+The probe (an interpreter importing temporalio and the app: seconds) is started as soon
+as the workspace exists, so it runs while the preflight does; this phase collects it.
+Results are still reported in phase order, and a run that stops earlier cancels it.
 """
 
 from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from staging.context import RunContext
 from staging.replay import (
@@ -15,16 +22,15 @@ from staging.replay import (
     replay_notes,
     run_replay_probe,
 )
+from staging.replay.probe import ReplayReport
 from staging.result import PhaseResult
 
 
-def replay_phase(ctx: RunContext) -> PhaseResult:
+def _replay(ctx: RunContext, cancel: threading.Event | None = None) -> ReplayReport:
     assert ctx.loaded is not None and ctx.workspace is not None
     loaded, cfg = ctx.loaded, ctx.loaded.config
-    if not cfg.replay.histories:
-        return PhaseResult.skipped("replay", "no [tool.staging.replay] histories configured")
     files = find_histories(loaded.app_dir, cfg.replay.histories, pyproject=loaded.pyproject)
-    report = run_replay_probe(
+    return run_replay_probe(
         loaded.python,
         ctx.workspace.app,
         ctx.app_env,
@@ -33,7 +39,35 @@ def replay_phase(ctx: RunContext) -> PhaseResult:
         worker_command=cfg.worker.command,
         timeout=max(10.0, min(180.0, ctx.remaining())),
         redactor=ctx.redactor,
+        cancel=cancel,
     )
+
+
+def prefetch_replay(ctx: RunContext) -> None:
+    """Start the replay probe in the background; `replay_phase` collects its report."""
+    assert ctx.loaded is not None
+    if not ctx.loaded.config.replay.histories:
+        return
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay")
+    future: Future[ReplayReport] = pool.submit(_replay, ctx, cancel)
+    pool.shutdown(wait=False)
+
+    def stop() -> None:
+        cancel.set()
+        future.exception()  # wait for the probe's process group to be gone
+
+    ctx.background["replay"] = future
+    ctx.cleanups.append(stop)
+
+
+def replay_phase(ctx: RunContext) -> PhaseResult:
+    assert ctx.loaded is not None and ctx.workspace is not None
+    loaded, cfg = ctx.loaded, ctx.loaded.config
+    if not cfg.replay.histories:
+        return PhaseResult.skipped("replay", "no [tool.staging.replay] histories configured")
+    prefetched: Future[ReplayReport] | None = ctx.background.pop("replay", None)
+    report = prefetched.result() if prefetched is not None else _replay(ctx)
     if report.stderr_tail and ctx.run_dir is not None:
         (ctx.logs_dir / "replay.log").write_text(report.stderr_tail + "\n", encoding="utf-8")
     rows = history_rows(report, app_dir=loaded.app_dir)

@@ -17,7 +17,9 @@ def teardown(ctx: RunContext, outcome: RunOutcome) -> float:
     began = time.monotonic()
     keep = ctx.options.keep_on_failure and outcome.exit_code == 1
     grace = ctx.loaded.config.worker.stop_grace if ctx.loaded else 5.0
-    steps: list[tuple[str, Callable[[], object]]] = []
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("background work", cleanup) for cleanup in ctx.cleanups
+    ]
     if ctx.worker is not None and not keep:
         worker = ctx.worker
         steps.append(("worker", lambda: worker.stop(grace=grace)))

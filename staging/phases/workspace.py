@@ -27,6 +27,9 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
         ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path
     )
     ctx.app_env = hermetic_env(loaded.python, extra=ctx.delivery.env_vars)
+    from staging.phases.replay import prefetch_replay
+
+    prefetch_replay(ctx)
     for note in getattr(ctx.workspace, "notes", []):
         ctx.console.warn(note)
     return PhaseResult.passed(

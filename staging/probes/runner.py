@@ -14,6 +14,8 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +73,13 @@ def run_probe_script(
     redactor: Redactor | None = None,
     tmp_prefix: str = "staging-probe-",
     strip_ansi: bool = False,
+    cancel: threading.Event | None = None,
 ) -> ProbeRun:
-    """`python -B script *args --out FILE` with cwd=`cwd` and exactly `env`; never raises."""
+    """`python -B script *args --out FILE` with cwd=`cwd` and exactly `env`; never raises.
+
+    Setting `cancel` (a run that stopped before needing the result) kills the probe's
+    process group within ~0.1 s and returns a "crashed" run.
+    """
     redact: Callable[[str], str] = redactor.text if redactor is not None else str
 
     def tail(raw: bytes) -> str:
@@ -92,12 +99,25 @@ def run_probe_script(
             )
         except OSError as exc:
             return ProbeRun(None, "not_started", message=f"could not start {python}: {exc}")
+        deadline = time.monotonic() + timeout
         try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            stdout, stderr = proc.communicate()
-            return ProbeRun(None, "timeout", output_tail=tail(stderr + stdout), timeout=timeout)
+            while True:
+                # communicate() may be retried after a timeout without losing output.
+                step = max(0.0, min(0.1, deadline - time.monotonic()))
+                try:
+                    stdout, stderr = proc.communicate(timeout=step)
+                    break
+                except subprocess.TimeoutExpired:
+                    if cancel is not None and cancel.is_set():
+                        _kill_group(proc)
+                        stdout, stderr = proc.communicate()
+                        return ProbeRun(None, "crashed", message="cancelled: the run stopped")
+                    if time.monotonic() >= deadline:
+                        _kill_group(proc)
+                        stdout, stderr = proc.communicate()
+                        return ProbeRun(
+                            None, "timeout", output_tail=tail(stderr + stdout), timeout=timeout
+                        )
         finally:
             _kill_group(proc)
             proc.wait()

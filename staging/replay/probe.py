@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -160,6 +161,7 @@ def run_replay_probe(
     worker_command: Sequence[str] = (),
     timeout: float = 120,
     redactor: Redactor | None = None,
+    cancel: threading.Event | None = None,
 ) -> ReplayReport:
     """Replay `histories` in `python`, cwd=`cwd`, exactly `env`; never raises for app faults."""
     args: list[str] = []
@@ -178,6 +180,7 @@ def run_replay_probe(
         env=env,
         timeout=timeout,
         redactor=redactor,
+        cancel=cancel,
         tmp_prefix="staging-replay-",
         strip_ansi=True,  # the SDK core colours its log lines
     )
