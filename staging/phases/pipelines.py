@@ -130,6 +130,16 @@ async def _run_one(
     if proc is not None:
         record.exit_code = proc.returncode
     outcomes = [o for o in await workflow_outcomes(client) if o.workflow_id not in seen]
+    # A trigger may start workflows and exit without waiting (fire and forget): the
+    # pipeline is done when its workflows are, so wait for them under the same rules.
+    while not stuck and not timed_out and any(o.status == "running" for o in outcomes):
+        if time.monotonic() >= deadline:
+            timed_out = True
+            break
+        stuck = await find_stuck_activity(client, tracker=tracker)
+        if stuck is None:
+            await asyncio.sleep(_STUCK_EVERY)
+            outcomes = [o for o in await workflow_outcomes(client) if o.workflow_id not in seen]
     seen.update(o.workflow_id for o in outcomes)
     record.workflows = [ctx.redactor.value(o.to_dict()) for o in outcomes]
     extra = tail + _worker_note(ctx)

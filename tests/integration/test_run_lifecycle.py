@@ -166,3 +166,47 @@ def test_pipeline_started_by_workflow_type(
     if klass:
         assert "daily_conversions" in verdict["diagnosis"]["cause"]
     assert verdict["pipelines"][0]["workflows"], "the harness-started workflow is inspected"
+
+
+FIRE_AND_FORGET = """
+import asyncio, os, sys, uuid
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from everflow.settings import get_settings
+from everflow.workflows import PipelineWorkflow
+from temporalio.client import Client
+
+
+async def main() -> None:
+    s = get_settings()
+    client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace)
+    await client.start_workflow(
+        PipelineWorkflow.run, "everflow", id=f"ff-{uuid.uuid4()}", task_queue=s.task_queue
+    )
+
+
+asyncio.run(main())
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "klass"),
+    [("good", 0, None), ("missing-migration", 1, "pipeline.stuck_retrying")],
+)
+def test_fire_and_forget_trigger_is_judged_by_its_workflows(
+    tmp_path: Path, case: str, code: int, klass: str | None
+) -> None:
+    """A trigger that starts the workflow and exits 0 does not make the pipeline green."""
+    app = materialize(case, tmp_path / "app", git=False)
+    (app / "scripts" / "start_only.py").write_text(FIRE_AND_FORGET)
+    pyproject = app / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("run_pipeline.py", "start_only.py"))
+    proc = staging("run", "--project", str(app), "--backend", "process", "--json")
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == code, out[-3000:]
+    verdict = json.loads(out)
+    assert (verdict["diagnosis"] or {}).get("class") == klass
+    statuses = [w["status"] for w in verdict["pipelines"][0]["workflows"]]
+    assert statuses == (["completed"] if code == 0 else ["running"]), statuses
