@@ -159,9 +159,11 @@ def run(args: argparse.Namespace) -> int:
             detached = True
             print(f"Detached. Stop with: staging down --project {project}")
             return 0
+        # The handler goes in before "Running" is printed: whoever waits for that line
+        # may send SIGTERM at once.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         print("Running; Ctrl-C stops and removes the services.")
         sys.stdout.flush()
-        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
                 signal.pause()
