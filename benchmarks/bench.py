@@ -272,8 +272,7 @@ def execute(opts: Options, argv: Sequence[str]) -> int:
     root.chmod(0o711)  # baseline (b) runs Postgres as nobody from a mirror in here
     bench = Bench(opts, root)
     results: dict[str, Any] = {
-        "command": "python benchmarks/run.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python benchmarks/run.py", *argv]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "options": {
             "runs": opts.runs,
