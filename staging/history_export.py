@@ -18,7 +18,6 @@ import base64
 import binascii
 import contextlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+from staging.atomic import write_json
 from staging.redact import Redactor
 
 EventSink = Callable[[str], None]
@@ -67,12 +67,6 @@ def holds_secret(document: dict[str, Any], redactor: Redactor) -> bool:
     return any(needle in text for text in texts for needle in needles)
 
 
-def _write(path: Path, document: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 async def export_histories(
     client: Client,
     dest_dir: Path,
@@ -103,7 +97,7 @@ async def export_histories(
             )
             continue
         path = dest_dir / history_filename(wf.id, wf.run_id, taken)
-        _write(path, document)
+        write_json(path, document)
         written.append(path)
     return written
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,11 +78,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Path | datetime):
         return str(value)
     return value
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write atomically: a reader (the gate) never sees half a verdict."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

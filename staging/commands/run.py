@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from staging.atomic import write_json
 from staging.console import RunConsole
 from staging.context import RunContext, RunOptions
 from staging.phases import RUN_PHASES, warm_up
 from staging.phases.teardown import teardown
 from staging.redact import Redactor
 from staging.runner import RunOutcome, execute
-from staging.verdict import build_verdict, write_json
+from staging.verdict import build_verdict
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from staging.atomic import write_json
 from staging.errors import ConfigError, StagingError
 from staging.gate.signing import sign
 from staging.state import STATE_DIRNAME, ensure_state_dir
@@ -122,14 +123,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Atomic: the gate never reads half a verdict."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class VerdictStore:
     def __init__(self, app_dir: Path) -> None:
         self.app_dir = app_dir
@@ -164,7 +157,7 @@ class VerdictStore:
             return None
         ensure_state_dir(self.app_dir)
         path = self.verdict_path(str(tree["hash"]))
-        _write_json(path, sign(verdict, key) if key else verdict)
+        write_json(path, sign(verdict, key) if key else verdict)
         return path
 
     def load(self, tree_hash: str) -> dict[str, Any] | None:
@@ -180,7 +173,7 @@ class VerdictStore:
         if verdict.get("status") != "passed" or not isinstance(tree, dict):
             return None
         ensure_state_dir(self.app_dir)
-        _write_json(
+        write_json(
             self.last_green_path,
             {
                 "tree": tree.get("hash"),

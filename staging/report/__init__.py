@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from staging.atomic import write_text
 from staging.context import RunContext
 from staging.gate.signing import gate_key
 from staging.gate.store import VerdictStore
@@ -42,13 +43,6 @@ def _normalised(verdict: dict[str, Any]) -> dict[str, Any]:
             settings = {**settings, "model_config": dataclasses.asdict(config)}
             return {**verdict, "settings": settings}
     return verdict
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def publish(ctx: RunContext, verdict: dict[str, Any]) -> list[str]:
@@ -111,7 +105,7 @@ def publish(ctx: RunContext, verdict: dict[str, Any]) -> list[str]:
 
 
 def _save(path: Path, text: str) -> str:
-    _write(path, text)
+    write_text(path, text)
     return f"{path.name}: {path}"
 
 
