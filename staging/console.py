@@ -42,8 +42,13 @@ class RunConsole:
         self._spinner: Spinner | None = None
 
     def _print(self, markup: str) -> None:
-        if not self.quiet:
+        if self.quiet:
+            return
+        try:
             self._console.print(markup)
+        # rich turns a broken pipe into SystemExit(1) (after pointing stdout at /dev/null).
+        except (OSError, SystemExit):  # stdout went away (`| head`): the run goes on
+            self.quiet = True
 
     def info(self, message: str) -> None:
         self._print(f"[dim]·[/dim] {escape(self._redact(message))}")
@@ -56,13 +61,14 @@ class RunConsole:
             return
         if self.plain:
             return
-        self._spinner = self._console.status(f"{name} …")
-        self._spinner.start()
+        try:
+            self._spinner = self._console.status(f"{name} …")
+            self._spinner.start()
+        except (OSError, SystemExit):
+            self._spinner, self.quiet = None, True
 
     def phase_finished(self, result: PhaseResult) -> None:
-        if self._spinner is not None:
-            self._spinner.stop()
-            self._spinner = None
+        self.close()
         summary = result.details.get("summary", "")
         line = f"{_MARK[result.status]} {result.name:<12} {result.duration:6.2f}s"
         if summary:
@@ -93,5 +99,8 @@ class RunConsole:
 
     def close(self) -> None:
         if self._spinner is not None:
-            self._spinner.stop()
-            self._spinner = None
+            spinner, self._spinner = self._spinner, None
+            try:
+                spinner.stop()
+            except (OSError, SystemExit):
+                self.quiet = True

@@ -70,17 +70,7 @@ def run_phase(ctx: RunContext, name: str, phase: Phase) -> PhaseResult:
     except KeyboardInterrupt:
         raise
     except Exception as exc:
-        tail = traceback.format_exc().strip().splitlines()[-12:]
-        result = PhaseResult.failed(
-            name,
-            Diagnosis(
-                failure_class=FailureClass.INTERNAL_ERROR,
-                cause=f"staging itself failed in the {name} phase: {type(exc).__name__}: {exc}",
-                hint="this is a bug in staging; please report it with "
-                "the run's logs/ directory attached",
-                evidence=tuple(tail),
-            ),
-        )
+        result = _internal_error(ctx, name, exc)
     result.name = name
     result.started_at = began - ctx.started
     result.duration = time.monotonic() - began
@@ -88,6 +78,24 @@ def run_phase(ctx: RunContext, name: str, phase: Phase) -> PhaseResult:
         result.diagnosis = _redacted(ctx, result.diagnosis)
     ctx.console.phase_finished(result)
     return result
+
+
+def _internal_error(ctx: RunContext, name: str, exc: Exception) -> PhaseResult:
+    tail = traceback.format_exc().strip().splitlines()[-12:]
+    where = "between phases" if name == "runner" else f"in the {name} phase"
+    return PhaseResult.failed(
+        name,
+        _redacted(
+            ctx,
+            Diagnosis(
+                failure_class=FailureClass.INTERNAL_ERROR,
+                cause=f"staging itself failed {where}: {type(exc).__name__}: {exc}",
+                hint="this is a bug in staging; please report it with "
+                "the run's logs/ directory attached",
+                evidence=tuple(tail),
+            ),
+        ),
+    )
 
 
 def _redacted(ctx: RunContext, diagnosis: Diagnosis) -> Diagnosis:
@@ -126,6 +134,8 @@ def execute(
             except KeyboardInterrupt as exc:
                 ctx.interrupted = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
                 ctx.console.close()
+            except Exception as exc:  # staging's own failure between phases: still tear down
+                ctx.results.append(_internal_error(ctx, "runner", exc))
             outcome = _outcome(ctx)
             # Ignore a second Ctrl-C while we write the verdict and clean up.
             with _deferred_signals():

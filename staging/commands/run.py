@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from staging.atomic import write_json
 from staging.console import RunConsole
 from staging.context import RunContext, RunOptions
-from staging.phases import RUN_PHASES, warm_up
+from staging.phases import RUN_PHASES
 from staging.phases.teardown import teardown
 from staging.redact import Redactor
 from staging.runner import RunOutcome, execute
@@ -75,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_staging(options: RunOptions) -> int:
-    warm_up()
     redactor = Redactor(scrubbers=[_scrub_dsn_fragments])
     console = RunConsole(redactor, quiet=options.json)
     ctx = RunContext(options=options, console=console, redactor=redactor)
@@ -84,7 +84,7 @@ def run_staging(options: RunOptions) -> int:
 
 
 def _scrub_dsn_fragments(text: str) -> str:
-    from staging.temporal.failures import scrub_dsn_fragments
+    from staging.db_errors import scrub_dsn_fragments
 
     return scrub_dsn_fragments(text)
 
@@ -101,7 +101,9 @@ def _finish(ctx: RunContext, outcome: RunOutcome) -> None:
         for line in publish(ctx, verdict):
             ctx.console.info(line)
     if ctx.options.json:
-        sys.stdout.write(json.dumps(verdict, indent=2) + "\n")
+        with contextlib.suppress(OSError):  # a closed stdout: the verdict is on disk anyway
+            sys.stdout.write(json.dumps(verdict, indent=2) + "\n")
+            sys.stdout.flush()
     else:
         ctx.console.verdict(verdict)
 

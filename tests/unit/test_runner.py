@@ -117,3 +117,43 @@ def test_secrets_in_a_diagnosis_are_redacted() -> None:
     outcome = execute(ctx, [("x", leaky)], finish=lambda c, o: None, teardown=lambda c, o: None)
     assert outcome.diagnosis is not None
     assert secret not in outcome.diagnosis.cause + "".join(outcome.diagnosis.evidence)
+
+
+def test_a_failure_outside_any_phase_still_tears_down() -> None:
+    class BrokenConsole(RunConsole):
+        def phase_finished(self, result: PhaseResult) -> None:
+            raise RuntimeError("console exploded")
+
+    redactor = Redactor()
+    ctx = RunContext(
+        options=RunOptions(), console=BrokenConsole(redactor, quiet=True), redactor=redactor
+    )
+    calls: list[str] = []
+
+    outcome = execute(
+        ctx,
+        [("a", ok("a", []))],
+        finish=lambda c, o: calls.append(f"finish:{o.status.value}"),
+        teardown=lambda c, o: calls.append("teardown"),
+    )
+
+    assert calls == ["finish:aborted", "teardown"]
+    assert outcome.exit_code == 2
+    assert outcome.diagnosis is not None
+    assert outcome.diagnosis.failure_class is FailureClass.INTERNAL_ERROR
+    assert "between phases" in outcome.diagnosis.cause
+
+
+def test_a_closed_stdout_silences_the_console_instead_of_ending_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `staging run | head -1` after head exited
+    broken = os.fdopen(write_end, "w")
+    monkeypatch.setattr("sys.stdout", broken)
+    console = RunConsole(Redactor(), plain=True)
+
+    console.info("first line")  # rich turns EPIPE into SystemExit; the console must not
+    console.phase_finished(PhaseResult.passed("config"))
+
+    assert console.quiet
