@@ -16,8 +16,9 @@ from temporalio.client import Client
 
 from staging.config.model import PipelineConfig
 from staging.context import PipelineRecord, RunContext
+from staging.db_errors import is_db_auth_failure
 from staging.result import Diagnosis, FailureClass, PhaseResult
-from staging.temporal.failures import WorkflowOutcome, is_db_auth_failure, workflow_outcomes
+from staging.temporal.failures import WorkflowOutcome, workflow_outcomes
 from staging.temporal.trigger import start_and_wait
 from staging.temporal.watch import RetryTracker, StuckActivity, find_stuck_activity
 

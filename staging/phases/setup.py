@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from staging.context import RunContext
+from staging.db_errors import is_db_auth_failure
 from staging.result import Diagnosis, FailureClass, PhaseResult
-from staging.temporal.failures import is_db_auth_failure
 
 
 def _slug(name: str) -> str:

@@ -8,8 +8,8 @@ import re
 from temporalio.client import Client
 
 from staging.context import RunContext
+from staging.db_errors import is_db_auth_failure
 from staging.result import Diagnosis, FailureClass, PhaseResult
-from staging.temporal.failures import is_db_auth_failure
 from staging.temporal.pollers import PollerResult, wait_for_poller
 
 

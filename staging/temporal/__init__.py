@@ -24,16 +24,14 @@ from typing import TypeVar
 
 from temporalio.client import Client
 
+from staging.db_errors import is_db_auth_failure, mentions_dsn_escaping, scrub_dsn_fragments
 from staging.errors import ServiceUnavailable
 from staging.temporal.failures import (
     RootCause,
     WorkflowOutcome,
     diagnose_cause,
     first_failure,
-    is_db_auth_failure,
-    mentions_dsn_escaping,
     root_cause,
-    scrub_dsn_fragments,
     workflow_outcome,
     workflow_outcomes,
 )

@@ -10,7 +10,6 @@ workflow of the throwaway namespace after a pipeline's trigger ended.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,11 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from staging.db_errors import (
+    is_db_auth_failure,
+    mentions_dsn_escaping,
+    scrub_dsn_fragments,
+)
 from staging.result import Diagnosis, FailureClass
 
 # A hand-built or hostile proto could nest causes without end; real chains are short.
@@ -147,49 +151,6 @@ def root_cause(failure: Failure, *, activity_type: str | None = None) -> RootCau
 
 
 # --- classifying evidence ------------------------------------------------------------
-
-_DB_AUTH = re.compile(r"password authentication failed", re.IGNORECASE)
-
-# libpq/psycopg parse errors a DSN built with raw `f"...:{password}@..."` produces. Each
-# names the quoted fragment of the URL it choked on (group "frag").
-_DSN_ERRORS = (
-    re.compile(r'invalid percent-encoded token: "(?P<frag>[^\n]*)"'),
-    re.compile(r'unexpected spaces found in "(?P<frag>[^\n]*)", use percent-encoded'),
-    re.compile(r'invalid integer value "(?P<frag>[^\n]*)" for connection option "port"'),
-    re.compile(r'invalid port number: "(?P<frag>[^\n]*)"'),
-    re.compile(r'invalid URI query parameter: "(?P<frag>[^\n]*)"'),
-    re.compile(r"invalid dsn: (?P<frag>[^\n]*)"),
-    re.compile(r"Could not parse SQLAlchemy URL from string '(?P<frag>[^\n]*)'"),
-)
-# A host name only says "escaping" when it holds characters no host name has: the
-# remainder of a password that contained `@` or `/`.
-_BAD_HOST = re.compile(r'could not translate host name "(?P<frag>[^"\n]*[@:/%# \'][^"\n]*)"')
-
-DSN_ESCAPING = (
-    "the DSN was built without escaping: the password's special characters broke the URL"
-    " (percent-escape user and password with urllib.parse.quote(value, safe=''), or pass"
-    " them to the driver as separate keyword arguments)"
-)
-
-
-def is_db_auth_failure(text: str) -> bool:
-    """Postgres rejected the credentials (`password authentication failed`) anywhere."""
-    return bool(_DB_AUTH.search(text))
-
-
-def mentions_dsn_escaping(text: str) -> str | None:
-    """A human explanation when the evidence shows a URL broken by an unescaped password."""
-    if any(p.search(text) for p in (*_DSN_ERRORS, _BAD_HOST)):
-        return DSN_ESCAPING
-    return None
-
-
-def scrub_dsn_fragments(text: str) -> str:
-    """Mask the URL fragments libpq quotes back: they hold pieces of the password, which a
-    whole-secret redactor cannot recognise."""
-    for pattern in (*_DSN_ERRORS, _BAD_HOST):
-        text = pattern.sub(lambda m: m.group(0).replace(m.group("frag"), "***"), text)
-    return text
 
 
 def _identity(text: str) -> str:

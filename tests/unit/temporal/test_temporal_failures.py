@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-import psycopg
-import pytest
-from psycopg.conninfo import conninfo_to_dict
 from temporalio.api.common.v1 import ActivityType, Payload, WorkflowType
 from temporalio.api.enums.v1 import EventType, RetryState, TimeoutType
 from temporalio.api.failure.v1 import (
@@ -25,23 +22,20 @@ from temporalio.api.history.v1 import (
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from staging.db_errors import DSN_ESCAPING
 from staging.redact import Redactor
 from staging.result import FailureClass
 from staging.temporal.failures import (
-    DSN_ESCAPING,
     RootCause,
     WorkflowOutcome,
     diagnose_cause,
     failure_chain,
     history_causes,
-    is_db_auth_failure,
-    mentions_dsn_escaping,
     root_cause,
-    scrub_dsn_fragments,
 )
+from tests.unit.test_db_errors import PASSWORD, libpq_error
 
 AUTH = 'connection failed: FATAL:  password authentication failed for user "app"'
-PASSWORD = "p@ss:w/rd% #'\" x"
 
 
 def app_failure(
@@ -204,46 +198,6 @@ def test_history_causes_maps_activity_failures_to_their_scheduled_activity() -> 
     assert [(a.activity_type, a.message) for a in activities] == [("load_rows", AUTH)]
 
 
-def test_is_db_auth_failure() -> None:
-    assert is_db_auth_failure(f"psycopg.OperationalError: {AUTH}")
-    assert is_db_auth_failure("FATAL: PASSWORD AUTHENTICATION FAILED for user")
-    assert not is_db_auth_failure('FATAL: database "app" does not exist')
-
-
-def _libpq_error(url: str) -> str:
-    with pytest.raises(psycopg.ProgrammingError) as info:
-        conninfo_to_dict(url)
-    return str(info.value)
-
-
-@pytest.mark.parametrize(
-    "password", [PASSWORD, "ab%zz", "a b"], ids=["generated", "bad-percent", "space"]
-)
-def test_real_libpq_errors_of_an_unescaped_dsn_mention_escaping(password: str) -> None:
-    error = _libpq_error(f"postgresql://app:{password}@127.0.0.1:5432/app")
-
-    assert mentions_dsn_escaping(error) == DSN_ESCAPING
-
-
-def test_host_name_errors_mention_escaping_only_for_url_debris() -> None:
-    debris = 'could not translate host name "y@127.0.0.1" to address: Name or service not known'
-    real = 'could not translate host name "db.internal" to address: Name or service not known'
-
-    assert mentions_dsn_escaping(debris) == DSN_ESCAPING
-    assert mentions_dsn_escaping(real) is None
-    assert mentions_dsn_escaping(AUTH) is None
-
-
-def test_scrub_masks_password_fragments_the_redactor_cannot_see() -> None:
-    error = _libpq_error(f"postgresql://app:{PASSWORD}@127.0.0.1:5432/app")
-    assert "rd% #" in error  # libpq quotes the rest of the password back
-
-    scrubbed = Redactor([PASSWORD]).text(scrub_dsn_fragments(error))
-
-    assert "rd% #" not in scrubbed
-    assert "invalid percent-encoded token" in scrubbed
-
-
 def test_diagnose_cause_prefers_db_auth_and_redacts() -> None:
     cause = root_cause(activity_failure("load_rows", app_failure(f"{AUTH} ({PASSWORD})")))
 
@@ -264,7 +218,7 @@ def test_diagnose_cause_names_the_activity_and_mentions_escaping() -> None:
     )
     broken = diagnose_cause(
         RootCause(
-            message=_libpq_error(f"postgresql://app:{PASSWORD}@h:1/app"), type="ProgrammingError"
+            message=libpq_error(f"postgresql://app:{PASSWORD}@h:1/app"), type="ProgrammingError"
         ),
         subject="workflow Everflow (id e-1) failed",
     )
