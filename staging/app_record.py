@@ -48,12 +48,18 @@ class AppRecord:
         return path
 
     def track(self, proc: ManagedProcess, role: str) -> None:
-        ident = ProcIdentity.of(proc.pid)
+        self.track_pid(proc.pid, role)
+
+    def track_pid(self, pid: int, role: str) -> None:
+        ident = ProcIdentity.of(pid)
         if ident is not None:
             self._state.add_proc(ident, role, stop_signal="SIGTERM")
 
     def untrack(self, proc: ManagedProcess) -> None:
-        self._state.release(pid=proc.pid)
+        self.untrack_pid(proc.pid)
+
+    def untrack_pid(self, pid: int) -> None:
+        self._state.release(pid=pid)
 
     def detach(self) -> None:
         mark_detached(self.run_id, self._state.base)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from staging.app_record import AppRecord
     from staging.capture import CaptureServer
     from staging.config.load import LoadedConfig
+    from staging.forkserver import ForkServer
     from staging.preflight import ProbeReport
     from staging.process import ManagedProcess
     from staging.services.environment import Environment
@@ -72,6 +73,7 @@ class RunContext:
     tree: TreeInfo | None = None
     probe: ProbeReport | None = None
     provenance: list[dict[str, str]] = field(default_factory=list)
+    forkserver: ForkServer | None = None  # the app's interpreter, started ahead
     worker: ManagedProcess | None = None
     app_record: AppRecord | None = None
     pipelines: list[PipelineRecord] = field(default_factory=list)
@@ -104,6 +106,7 @@ class RunContext:
             env=self.app_env,
             log_path=self.logs_dir / f"{name}.log",
             redactor=self.redactor,
+            forkserver=self.forkserver,
         )
         if self.app_record is not None:
             self.app_record.track(proc, role)

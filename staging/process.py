@@ -16,16 +16,31 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
 
 from staging.redact import Redactor
 
+if TYPE_CHECKING:
+    from staging.forkserver.client import ForkServer
+
 _TAIL_LINES = 2000  # a sandbox traceback alone is ~250 lines
+
+
+class Child(Protocol):
+    """What is used of a `subprocess.Popen` (a forked command offers the same)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 class ManagedProcess:
     def __init__(
         self,
-        popen: subprocess.Popen[bytes],
+        popen: Child,
         name: str,
         log_path: Path,
         redactor: Redactor,
@@ -38,6 +53,7 @@ class ManagedProcess:
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._pump, name=f"log-{name}", daemon=True)
         self._reader.start()
+        self.forked = not isinstance(popen, subprocess.Popen)
 
     @classmethod
     def start(
@@ -49,8 +65,14 @@ class ManagedProcess:
         env: Mapping[str, str],
         log_path: Path,
         redactor: Redactor,
+        forkserver: ForkServer | None = None,
     ) -> ManagedProcess:
+        """Forked from `forkserver` when it accepts the command, else a new process."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if forkserver is not None:
+            forked = _fork(forkserver, command, cwd=cwd, env=env)
+            if forked is not None:
+                return cls(forked, name, log_path, redactor)
         popen = subprocess.Popen(
             list(command),
             cwd=cwd,
@@ -112,3 +134,17 @@ class ManagedProcess:
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, sig)
+
+
+def _fork(
+    server: ForkServer, command: Sequence[str], *, cwd: Path, env: Mapping[str, str]
+) -> Child | None:
+    from staging.forkserver.client import ForkedProcess, ForkServerUnavailable
+
+    target = server.accepts(command, env=env, cwd=cwd)
+    if target is None:
+        return None
+    try:
+        return ForkedProcess.start(server, target, command, cwd=cwd, env=env, merge_stderr=True)
+    except ForkServerUnavailable:
+        return None

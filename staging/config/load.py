@@ -7,7 +7,8 @@ origin in `LoadedConfig.sources` under its dotted key ("postgres.image", "timeou
 
 Environment overrides (strings, coerced by the model like TOML values):
 
-- `STAGING_APP_DIR`, `STAGING_PYTHON`, `STAGING_BACKEND`, `STAGING_TIMEOUT`
+- `STAGING_APP_DIR`, `STAGING_PYTHON`, `STAGING_PRESTART`, `STAGING_BACKEND`,
+  `STAGING_TIMEOUT`
 - `STAGING_<SECTION>_<KEY>` for every scalar key of the sections postgres, temporal,
   settings and worker, e.g. `STAGING_POSTGRES_IMAGE`, `STAGING_TEMPORAL_NAMESPACE`,
   `STAGING_SETTINGS_CLASS`, `STAGING_SETTINGS_DELIVERY`, `STAGING_WORKER_TASK_QUEUE`.
@@ -57,7 +58,7 @@ from staging.config.render import validate_templates
 from staging.errors import ConfigError
 
 ENV_PREFIX = "STAGING_"
-_TOP_LEVEL_ENV = ("app_dir", "python", "backend", "timeout")
+_TOP_LEVEL_ENV = ("app_dir", "python", "prestart", "backend", "timeout")
 _SECTIONS: dict[str, type[BaseModel]] = {
     "postgres": PostgresConfig,
     "temporal": TemporalConfig,

@@ -86,6 +86,10 @@ class ReplayConfig(_Strict):
 class StagingConfig(_Strict):
     app_dir: str = "."
     python: str = ""
+    # App commands fork from that interpreter, started ahead with `preload` (on top of
+    # pydantic_settings and temporalio) imported; false = a fresh interpreter per command.
+    prestart: bool = True
+    preload: list[str] = Field(default_factory=list)
     backend: Backend = "auto"
     timeout: float = Field(default=300, gt=0)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)

@@ -1,17 +1,32 @@
-"""Phase 1: `[tool.staging]` + `STAGING_*` + CLI flags into one validated model."""
+"""Phase 1: `[tool.staging]` + `STAGING_*` + CLI flags into one validated model.
+
+It also starts the app's interpreter ahead (the fork server, `staging.forkserver`): first
+from a draft of the config, so its imports overlap validation's, then checked against
+the validated config and replaced when the draft guessed wrong.
+"""
 
 from __future__ import annotations
 
-from staging.config.load import load_config
+import shutil
+from pathlib import Path
+
+from staging.app_record import AppRecord
+from staging.config.draft import draft_prestart
 from staging.context import RunContext
 from staging.result import PhaseResult
 from staging.state import ensure_state_dir
 
 
 def config_phase(ctx: RunContext) -> PhaseResult:
+    ctx.app_record = AppRecord.create(ctx.run_id)
+    draft = draft_prestart(ctx.options.project)
+    if draft is not None:
+        _prestart(ctx, draft.python, draft.app_dir, draft.preload)
+    from staging.config.load import load_config  # pydantic: imported while the server starts
+
     loaded = load_config(ctx.options.project, cli=ctx.options.overrides)
     ctx.loaded = loaded
-    ctx.run_dir = ensure_state_dir(loaded.app_dir) / "runs" / ctx.run_id
+    ctx.run_dir = _run_dir(ctx, loaded.app_dir)
     ctx.logs_dir.mkdir(parents=True, exist_ok=True)
     cfg = loaded.config
     selected = [p.name for p in cfg.pipelines]
@@ -25,9 +40,52 @@ def config_phase(ctx: RunContext) -> PhaseResult:
             observed=", ".join(unknown),
             hint="check the [[tool.staging.pipelines]] names",
         )
+    _settle_prestart(ctx)
     return PhaseResult.passed(
         "config",
         summary=f"{loaded.pyproject} · {len(cfg.pipelines)} pipeline(s) · python {loaded.python}",
         pyproject=str(loaded.pyproject),
         sources=loaded.sources,
     )
+
+
+def _run_dir(ctx: RunContext, app_dir: Path) -> Path:
+    return ensure_state_dir(app_dir) / "runs" / ctx.run_id
+
+
+def _prestart(ctx: RunContext, python: str, app_dir: Path, preload: tuple[str, ...]) -> None:
+    """Start the app's interpreter now, so its imports overlap the services' start."""
+    from staging.forkserver import start_for_run
+    from staging.workspace.hermetic import hermetic_env
+
+    assert ctx.app_record is not None
+    run_dir = _run_dir(ctx, app_dir)
+    server = start_for_run(
+        python,
+        app_dir=app_dir,
+        env=hermetic_env(python),
+        cwd=run_dir,
+        extra_preload=preload,
+        log_path=run_dir / "logs" / "forkserver.log",
+    )
+    if server is not None:
+        ctx.forkserver = server
+        ctx.app_record.track_pid(server.pid, "forkserver")
+
+
+def _settle_prestart(ctx: RunContext) -> None:
+    """Keep the server the draft started only if it is the one the validated config asks for."""
+    from staging.forkserver import preload_for
+
+    assert ctx.loaded is not None and ctx.app_record is not None and ctx.run_dir is not None
+    loaded, server = ctx.loaded, ctx.forkserver
+    wanted = (loaded.python, preload_for(loaded.app_dir, loaded.config.preload))
+    if server is not None and (not loaded.config.prestart or server.identity != wanted):
+        server.close()
+        ctx.app_record.untrack_pid(server.pid)
+        ctx.forkserver = None
+        stray = server.cwd
+        if stray != ctx.run_dir:  # the draft guessed another app dir
+            shutil.rmtree(stray, ignore_errors=True)
+    if loaded.config.prestart and ctx.forkserver is None:
+        _prestart(ctx, loaded.python, loaded.app_dir, tuple(loaded.config.preload))

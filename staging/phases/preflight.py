@@ -21,6 +21,7 @@ def preflight_phase(ctx: RunContext) -> PhaseResult:
         settings.required,
         timeout=max(5.0, min(60.0, ctx.remaining())),
         redactor=ctx.redactor,
+        forkserver=ctx.forkserver,
     )
     ctx.probe = report
     ctx.provenance = provenance_table(report)

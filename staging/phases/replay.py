@@ -40,6 +40,7 @@ def _replay(ctx: RunContext, cancel: threading.Event | None = None) -> ReplayRep
         timeout=max(10.0, min(180.0, ctx.remaining())),
         redactor=ctx.redactor,
         cancel=cancel,
+        forkserver=ctx.forkserver,
     )
 
 

@@ -23,6 +23,8 @@ def teardown(ctx: RunContext, outcome: RunOutcome) -> float:
     if ctx.worker is not None and not keep:
         worker = ctx.worker
         steps.append(("worker", lambda: worker.stop(grace=grace)))
+    if ctx.forkserver is not None:
+        steps.append(("fork server", lambda: _close_forkserver(ctx)))
     if ctx.environment is not None and ctx.run_dir is not None:
         env, logs = ctx.environment, ctx.logs_dir
         steps.append(("service logs", lambda: env.save_logs(logs)))
@@ -50,3 +52,10 @@ def teardown(ctx: RunContext, outcome: RunOutcome) -> float:
             ctx.console.warn(f"could not keep the environment: {type(exc).__name__}: {exc}")
             ctx.environment.stop()
     return time.monotonic() - began
+
+
+def _close_forkserver(ctx: RunContext) -> None:
+    assert ctx.forkserver is not None
+    ctx.forkserver.close()
+    if ctx.app_record is not None:
+        ctx.app_record.untrack_pid(ctx.forkserver.pid)

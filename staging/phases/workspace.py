@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from staging.app_record import AppRecord
 from staging.config.render import capture_names, placeholder_values, render_env
 from staging.context import RunContext
 from staging.redact import is_secret_name
@@ -12,6 +11,7 @@ from staging.workspace import Workspace, deliver, hermetic_env, tree_hash
 
 def workspace_phase(ctx: RunContext) -> PhaseResult:
     assert ctx.loaded is not None and ctx.environment is not None and ctx.captures is not None
+    assert ctx.app_record is not None
     loaded, cfg = ctx.loaded, ctx.loaded.config
     captures = {name: ctx.captures.url(name) for name in capture_names(cfg.env)}
     values = placeholder_values(ctx.environment.postgres, ctx.environment.temporal, captures)
@@ -21,7 +21,6 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
             ctx.redactor.add(value)
     ctx.rendered_env = rendered
     ctx.tree = tree_hash(loaded.app_dir)
-    ctx.app_record = AppRecord.create(ctx.run_id)
     ctx.workspace = Workspace.create(loaded.app_dir, dest_root=ctx.app_record.workspace_parent)
     ctx.delivery = deliver(
         ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from staging.probes.runner import run_probe_script
 from staging.redact import Redactor
+
+if TYPE_CHECKING:
+    from staging.forkserver.client import ForkServer
 
 SETTINGS_PROBE = Path(__file__).resolve().parent / "settings_probe.py"
 
@@ -169,6 +172,7 @@ def run_probe(
     *,
     timeout: float = 60,
     redactor: Redactor | None = None,
+    forkserver: ForkServer | None = None,
 ) -> ProbeReport:
     """Run the probe in `python` with cwd=`cwd` and exactly `env`; never raises for app faults."""
     run = run_probe_script(
@@ -180,6 +184,8 @@ def run_probe(
         timeout=timeout,
         redactor=redactor,
         tmp_prefix="staging-probe-",
+        forkserver=forkserver,
+        needs=("pydantic_settings",),  # not temporalio: the settings alone decide the preflight
     )
     if run.data is None:
         failure = run.failure(f"loading {settings_class}", "the settings probe")

@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from staging.redact import Redactor
+
+if TYPE_CHECKING:
+    from staging.forkserver.client import ForkServer
 
 TAIL_LINES = 30
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -74,11 +77,15 @@ def run_probe_script(
     tmp_prefix: str = "staging-probe-",
     strip_ansi: bool = False,
     cancel: threading.Event | None = None,
+    forkserver: ForkServer | None = None,
+    needs: Sequence[str] | None = None,
 ) -> ProbeRun:
     """`python -B script *args --out FILE` with cwd=`cwd` and exactly `env`; never raises.
 
     Setting `cancel` (a run that stopped before needing the result) kills the probe's
-    process group within ~0.1 s and returns a "crashed" run.
+    process group within ~0.1 s and returns a "crashed" run. With a `forkserver` the
+    probe is forked from the app's interpreter started ahead (same code, same env), as
+    soon as it has imported the libraries in `needs` (None: all it preloads).
     """
     redact: Callable[[str], str] = redactor.text if redactor is not None else str
 
@@ -87,16 +94,9 @@ def run_probe_script(
 
     with tempfile.TemporaryDirectory(prefix=tmp_prefix) as tmp:
         out = Path(tmp) / "report.json"
+        argv = [python, "-B", str(script), *args, "--out", str(out)]
         try:
-            proc = subprocess.Popen(
-                [python, "-B", str(script), *args, "--out", str(out)],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+            proc = _start(argv, cwd=cwd, env=env, forkserver=forkserver, needs=needs)
         except OSError as exc:
             return ProbeRun(None, "not_started", message=f"could not start {python}: {exc}")
         deadline = time.monotonic() + timeout
@@ -129,6 +129,45 @@ def run_probe_script(
     return ProbeRun(data, None, code, tail(stderr))
 
 
+class _Probe(Protocol):
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def communicate(
+        self, input: bytes | None = None, timeout: float | None = None
+    ) -> tuple[bytes, bytes]: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def _start(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    forkserver: ForkServer | None,
+    needs: Sequence[str] | None,
+) -> _Probe:
+    if forkserver is not None:
+        from staging.forkserver.client import ForkedProcess, ForkServerUnavailable
+
+        target = forkserver.accepts(argv, env=env, cwd=cwd)
+        if target is not None:
+            with contextlib.suppress(ForkServerUnavailable):
+                return ForkedProcess.start(
+                    forkserver, target, argv, cwd=cwd, env=env, merge_stderr=False, after=needs
+                )
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
 def _read_report(out: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(out.read_text(encoding="utf-8"))
@@ -144,7 +183,7 @@ def _tail(raw: bytes, lines: int = TAIL_LINES, *, strip_ansi: bool = False) -> s
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: _Probe) -> None:
     # The probe runs in its own session: this also reaps anything the app's import spawned.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

