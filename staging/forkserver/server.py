@@ -76,17 +76,18 @@ class Server:
 
     def dispatch(self) -> None:
         """Fork each pending request whose libraries are imported (all, unless it names some)."""
-        waiting = []
-        for request, fds in self.pending:
+        index = 0
+        while index < len(self.pending):
+            request, fds = self.pending[index]
             after = request.get("after")
             ready = not self.preloading or (
                 isinstance(after, list) and all(name in self.imported for name in after)
             )
             if ready:
+                del self.pending[index]  # before forking: the child closes what stays pending
                 self.spawn(request, fds)
             else:
-                waiting.append((request, fds))
-        self.pending = waiting
+                index += 1
 
     def reap(self) -> None:
         try:
@@ -117,19 +118,33 @@ class Server:
         sys.stdout.flush()
         sys.stderr.flush()
         gc.freeze()  # the child's collections skip (and never copy) the preloaded objects
+        settled_r, settled_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            self.become(request, fds)  # never returns: the child exits as the command does
+            os.close(settled_r)
+            # never returns: the child exits as the command does
+            self.become(request, fds, settled=settled_w)
+        os.close(settled_w)
         for fd in fds:
             os.close(fd)
+        # Report the pid only once it leads its own process group: a stop sent at once
+        # (killpg) must reach it, as with Popen(start_new_session=True).
+        os.read(settled_r, 1)
+        os.close(settled_r)
         self.send({"event": "spawned", "id": request["id"], "pid": pid})
         print(
             f"{time.time():.3f} forked {request['kind']} {request['target']} as {pid}", flush=True
         )
 
-    def become(self, request: dict[str, object], fds: list[int]) -> None:
+    def become(self, request: dict[str, object], fds: list[int], *, settled: int) -> None:
         """In the child: turn into the requested command, then run it."""
         os.setsid()
+        os.write(settled, b"1")
+        os.close(settled)
+        for _, others in self.pending:  # another command's output pipe is not ours to hold
+            for fd in others:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         gc.enable()  # as in any new interpreter; the preloaded objects stay frozen
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
