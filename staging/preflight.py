@@ -65,7 +65,7 @@ def analyse(
 ) -> Diagnosis | None:
     """One diagnosis for the preflight phase, or None when the settings are fit to run."""
     # Values staging delivered under secret-like names are secrets even if nobody registered them.
-    local = Redactor([*redactor.secrets, *(v for k, v in delivered.items() if is_secret_name(k))])
+    local = redactor.extended(v for k, v in delivered.items() if is_secret_name(k))
     config = report.model_config or ModelConfigReport()
     short = settings_class.rpartition(":")[2] or settings_class
     ctx = Context(report, settings_class, short, Channel.parse(channel), delivered, config)

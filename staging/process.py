@@ -70,7 +70,9 @@ class ManagedProcess:
         """Forked from `forkserver` when it accepts the command, else a new process."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if forkserver is not None:
-            forked = _fork(forkserver, command, cwd=cwd, env=env)
+            from staging.forkserver.client import try_fork
+
+            forked = try_fork(forkserver, command, cwd=cwd, env=env, merge_stderr=True)
             if forked is not None:
                 return cls(forked, name, log_path, redactor)
         popen = subprocess.Popen(
@@ -134,17 +136,3 @@ class ManagedProcess:
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, sig)
-
-
-def _fork(
-    server: ForkServer, command: Sequence[str], *, cwd: Path, env: Mapping[str, str]
-) -> Child | None:
-    from staging.forkserver.client import ForkedProcess, ForkServerUnavailable
-
-    target = server.accepts(command, env=env, cwd=cwd)
-    if target is None:
-        return None
-    try:
-        return ForkedProcess.start(server, target, command, cwd=cwd, env=env, merge_stderr=True)
-    except ForkServerUnavailable:
-        return None

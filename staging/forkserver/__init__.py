@@ -18,6 +18,7 @@ from staging.forkserver.client import (
     ForkServerUnavailable,
     ForkTarget,
     fork_target,
+    try_fork,
 )
 
 
@@ -58,4 +59,5 @@ __all__ = [
     "fork_target",
     "preload_for",
     "start_for_run",
+    "try_fork",
 ]

@@ -363,3 +363,24 @@ def _drain(pipe: IO[bytes], into: bytearray) -> None:
     with contextlib.suppress(OSError, ValueError):
         for chunk in iter(lambda: pipe.read1(65536), b""):  # type: ignore[attr-defined]
             into.extend(chunk)
+
+
+def try_fork(
+    server: ForkServer,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    merge_stderr: bool,
+    after: Sequence[str] | None = None,
+) -> ForkedProcess | None:
+    """`argv` forked from `server`, or None: then it starts the ordinary way."""
+    target = server.accepts(argv, env=env, cwd=cwd)
+    if target is None:
+        return None
+    try:
+        return ForkedProcess.start(
+            server, target, argv, cwd=cwd, env=env, merge_stderr=merge_stderr, after=after
+        )
+    except ForkServerUnavailable:
+        return None

@@ -32,10 +32,12 @@ def worker_phase(ctx: RunContext) -> PhaseResult:
 
     result = asyncio.run(wait())
     if result.ready:
+        started = ", forked from the prestarted interpreter" if worker.forked else ""
         return PhaseResult.passed(
             "worker",
-            summary=f"polling task queue {cfg.task_queue!r} (pid {worker.pid})",
+            summary=f"polling task queue {cfg.task_queue!r} (pid {worker.pid}{started})",
             pid=worker.pid,
+            forked=worker.forked,
         )
     if not worker.alive():
         worker.wait(timeout=5)

@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from staging.config.render import capture_names, placeholder_values, render_env
 from staging.context import RunContext
 from staging.redact import is_secret_name
 from staging.result import PhaseResult
-from staging.workspace import Workspace, deliver, hermetic_env, tree_hash
+from staging.workspace import TreeInfo, Workspace, deliver, hermetic_env, tree_hash
+
+Prefetched = tuple[TreeInfo, Workspace]
+
+
+def prefetch_workspace(ctx: RunContext) -> None:
+    """Hash and copy the app on a thread while the services start; the phase collects it.
+
+    Neither needs a service (only the settings delivered into the copy do), and both are
+    git and file work the phase would otherwise do after the services are ready. A run
+    that stops before the workspace phase removes the copy in its teardown.
+    """
+    assert ctx.loaded is not None and ctx.app_record is not None
+    app_dir, parent = ctx.loaded.app_dir, ctx.app_record.workspace_parent
+
+    def make() -> Prefetched:
+        return tree_hash(app_dir), Workspace.create(app_dir, dest_root=parent)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workspace")
+    future: Future[Prefetched] = pool.submit(make)
+    pool.shutdown(wait=False)
+
+    def discard() -> None:
+        if ctx.background.pop("workspace", None) is future and future.exception() is None:
+            future.result()[1].remove()
+
+    ctx.background["workspace"] = future
+    ctx.cleanups.append(discard)
 
 
 def workspace_phase(ctx: RunContext) -> PhaseResult:
@@ -20,8 +49,12 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
         if is_secret_name(name):
             ctx.redactor.add(value)
     ctx.rendered_env = rendered
-    ctx.tree = tree_hash(loaded.app_dir)
-    ctx.workspace = Workspace.create(loaded.app_dir, dest_root=ctx.app_record.workspace_parent)
+    prefetched: Future[Prefetched] | None = ctx.background.pop("workspace", None)
+    if prefetched is not None:
+        ctx.tree, ctx.workspace = prefetched.result()
+    else:
+        ctx.tree = tree_hash(loaded.app_dir)
+        ctx.workspace = Workspace.create(loaded.app_dir, dest_root=ctx.app_record.workspace_parent)
     ctx.delivery = deliver(
         ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path
     )

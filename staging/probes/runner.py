@@ -149,14 +149,11 @@ def _start(
     needs: Sequence[str] | None,
 ) -> _Probe:
     if forkserver is not None:
-        from staging.forkserver.client import ForkedProcess, ForkServerUnavailable
+        from staging.forkserver.client import try_fork
 
-        target = forkserver.accepts(argv, env=env, cwd=cwd)
-        if target is not None:
-            with contextlib.suppress(ForkServerUnavailable):
-                return ForkedProcess.start(
-                    forkserver, target, argv, cwd=cwd, env=env, merge_stderr=False, after=needs
-                )
+        forked = try_fork(forkserver, argv, cwd=cwd, env=env, merge_stderr=False, after=needs)
+        if forked is not None:
+            return forked
     return subprocess.Popen(
         argv,
         cwd=cwd,

@@ -210,3 +210,28 @@ def test_fire_and_forget_trigger_is_judged_by_its_workflows(
     assert (verdict["diagnosis"] or {}).get("class") == klass
     statuses = [w["status"] for w in verdict["pipelines"][0]["workflows"]]
     assert statuses == (["completed"] if code == 0 else ["running"]), statuses
+
+
+@pytest.mark.parametrize(("prestart", "forked"), [("true", True), ("false", False)])
+def test_app_commands_fork_from_the_prestarted_interpreter_unless_turned_off(
+    tmp_path: Path, prestart: str, forked: bool
+) -> None:
+    app = materialize("good", tmp_path / "app")
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"STAGING_PRESTART": prestart}
+    command = ["run", "--project", str(app), "--backend", "process", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "staging", *command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    verdict = json.loads(done.stdout)
+    phases = {p["name"]: p for p in verdict["phases"]}
+    assert phases["worker"]["details"]["forked"] is forked
+    assert phases["config"]["details"]["sources"]["prestart"] == "env:STAGING_PRESTART"
+    logs = Path(verdict["run_dir"]) / "logs"
+    assert (logs / "forkserver.log").exists() is forked
+    assert processes_of(verdict["run_id"]) == []

@@ -49,3 +49,13 @@ def test_fragments_of_a_long_secret_are_masked() -> None:
 def test_scrubbers_run_after_masking() -> None:
     r = Redactor(scrubbers=[lambda t: t.replace("frag", "***")])
     assert r("a frag b") == "a *** b"
+
+
+def test_extended_copy_masks_more_and_leaves_the_original_alone() -> None:
+    base = Redactor(["alpha-password-A1"], scrubbers=[lambda t: t.replace("scrub", "***")])
+    wider = base.extended(["zzyzx-token-Q9w8e"])
+
+    text = "alpha-password-A1 zzyzx-token-Q9w8e scrub"
+    assert wider.text(text) == "*** *** ***"
+    assert base.text(text) == "*** zzyzx-token-Q9w8e ***"
+    assert set(base.secrets) <= set(wider.secrets)

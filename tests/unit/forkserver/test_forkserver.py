@@ -543,21 +543,8 @@ def test_managed_process_starts_cold_after_the_server_closed(
     tmp_path: Path,
     children: list[Any],
 ) -> None:
-    write(app / "hello.py", HELLO)
     server.close()
-    proc = ManagedProcess.start(
-        "hello",
-        [PY, "-m", "hello"],
-        cwd=app,
-        env=request_env,
-        log_path=tmp_path / "hello.log",
-        redactor=Redactor(),
-        forkserver=server,
-    )
-    children.append(proc)
-    assert proc.forked is False
-    assert proc.wait(timeout=CAP) == 0
-    assert "hello from the app" in proc.output()
+    assert_hello_runs_cold(server, app, request_env, tmp_path, children)
 
 
 def test_server_with_a_thread_refuses_to_fork(
@@ -579,6 +566,13 @@ def test_managed_process_falls_back_when_the_server_refuses(
     children: list[Any],
 ) -> None:
     server, env = threaded_server
+    assert_hello_runs_cold(server, app, env, tmp_path, children)
+
+
+def assert_hello_runs_cold(
+    server: ForkServer, app: Path, env: dict[str, str], tmp_path: Path, children: list[Any]
+) -> None:
+    """ManagedProcess falls back to an ordinary process, and the command still works."""
     write(app / "hello.py", HELLO)
     proc = ManagedProcess.start(
         "hello",
