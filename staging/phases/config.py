@@ -24,7 +24,11 @@ def config_phase(ctx: RunContext) -> PhaseResult:
         _prestart(ctx, draft.python, draft.app_dir, draft.preload)
     from staging.config.load import load_config  # pydantic: imported while the server starts
 
-    loaded = load_config(ctx.options.project, cli=ctx.options.overrides)
+    try:
+        loaded = load_config(ctx.options.project, cli=ctx.options.overrides)
+    except BaseException:
+        _discard_prestart(ctx)  # no run dir for a config that does not load: no stray log
+        raise
     ctx.loaded = loaded
     ctx.run_dir = _run_dir(ctx, loaded.app_dir)
     ctx.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -81,11 +85,19 @@ def _settle_prestart(ctx: RunContext) -> None:
     loaded, server = ctx.loaded, ctx.forkserver
     wanted = (loaded.python, preload_for(loaded.app_dir, loaded.config.preload))
     if server is not None and (not loaded.config.prestart or server.identity != wanted):
-        server.close()
-        ctx.app_record.untrack_pid(server.pid)
-        ctx.forkserver = None
-        stray = server.cwd
-        if stray != ctx.run_dir:  # the draft guessed another app dir
-            shutil.rmtree(stray, ignore_errors=True)
+        _discard_prestart(ctx)
     if loaded.config.prestart and ctx.forkserver is None:
         _prestart(ctx, loaded.python, loaded.app_dir, tuple(loaded.config.preload))
+
+
+def _discard_prestart(ctx: RunContext) -> None:
+    """Stop the draft's server; remove its run dir unless it is this run's."""
+    server = ctx.forkserver
+    if server is None:
+        return
+    server.close()
+    if ctx.app_record is not None:
+        ctx.app_record.untrack_pid(server.pid)
+    ctx.forkserver = None
+    if server.cwd != ctx.run_dir:
+        shutil.rmtree(server.cwd, ignore_errors=True)
