@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from by_hand import run_app_by_hand  # sibling module: these scripts run by path
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.waiting_utils import wait_for_logs
 from testcontainers.postgres import PostgresContainer
@@ -63,30 +64,14 @@ def main() -> int:
             "TEMPORAL_NAMESPACE": "default",
             "SLACK_WEBHOOK_URL": "",
         }
-        dotenv = {**public, "DB_PASSWORD": password}
-        env = {**os.environ, **public}
-        for app in {args.app, args.migrate_in or args.app}:
-            (app / ".env").write_text("".join(f"{k}='{v}'\n" for k, v in dotenv.items()))
-        py = sys.executable
-        step = time.monotonic()
-        subprocess.run(
-            [py, "-m", "everflow.migrate"], cwd=args.migrate_in or args.app, env=env, check=True
+        worker = run_app_by_hand(
+            app=args.app,
+            migrate_in=args.migrate_in,
+            cap=args.cap,
+            public=public,
+            password=password,
+            times=times,
         )
-        times["migrate"] = time.monotonic() - step
-        step = time.monotonic()
-        worker = subprocess.Popen([py, "-m", "everflow.worker"], cwd=args.app, env=env)
-        trigger = subprocess.Popen(
-            [py, "scripts/run_pipeline.py", "everflow"], cwd=args.app, env=env
-        )
-        try:
-            times["trigger_exit"] = trigger.wait(timeout=args.cap)
-            times["outcome"] = "green" if trigger.returncode == 0 else "red"
-        except subprocess.TimeoutExpired:
-            trigger.kill()
-            trigger.wait()
-            times["outcome"] = "capped"
-        times["pipeline"] = time.monotonic() - step
-        times["worker_exit"] = worker.poll()
     finally:
         step = time.monotonic()
         if worker is not None:
