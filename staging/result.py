@@ -36,6 +36,14 @@ class FailureClass(enum.StrEnum):
     CHECK_FAILED = "check.failed"
     NOTIFICATIONS_FLOOD = "notifications.flood"
     REPLAY_NONDETERMINISM = "replay.nondeterminism"
+    # Wave 2 (ARCHITECTURE.md): see the issues for the exact behaviour of each.
+    WORKSPACE_SHADOWED = "workspace.shadowed"
+    SETTINGS_IGNORED = "settings.ignored"
+    SERVICES_LOST = "services.lost"
+    ENVIRONMENT_UNWRITABLE = "environment.unwritable"
+    ROLLOUT_NONDETERMINISM = "rollout.nondeterminism"
+    ROLLOUT_STUCK = "rollout.stuck"
+    PIPELINE_NOT_IDEMPOTENT = "pipeline.not_idempotent"
     INTERRUPTED = "interrupted"
     INTERNAL_ERROR = "internal.error"
 
@@ -46,7 +54,13 @@ class FailureClass(enum.StrEnum):
 
 
 _INFRASTRUCTURE = frozenset(
-    {FailureClass.CONFIG_INVALID, FailureClass.SERVICES_UNAVAILABLE, FailureClass.INTERNAL_ERROR}
+    {
+        FailureClass.CONFIG_INVALID,
+        FailureClass.SERVICES_UNAVAILABLE,
+        FailureClass.SERVICES_LOST,
+        FailureClass.ENVIRONMENT_UNWRITABLE,
+        FailureClass.INTERNAL_ERROR,
+    }
 )
 
 
