@@ -1,5 +1,8 @@
 """`staging down`: stop what `staging up` started; `--all` also removes orphans of this host.
 
+`--prune` also removes the process backend's caches that no live run uses (binary mirror,
+template clusters: rebuilt on demand), for a state dir that filled its disk.
+
 Never touches a live run: without `--all` only the run named in `.staging/up.json` is
 stopped; `--all` adds every run whose owner process is gone, and detached `up` runs.
 """
@@ -30,6 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--all",
         action="store_true",
         help="also stop every run of this host whose owner is gone, and detached `up` runs",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove the process backend's caches (binary mirror, template clusters) "
+        "that no live run uses; they are rebuilt when needed",
     )
 
 
@@ -85,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
             removed += _stop_run("process", str(kept["app_record"]))
         up_file.unlink()
         print(f"stopped run {run_id} ({backend})")
-    elif not args.all:
+    elif not (args.all or getattr(args, "prune", False)):
         print(f"nothing to stop: no {up_file} (use --all for leftovers of dead runs)")
         return 0
     if args.all:
         removed += _sweep_all()
+    if getattr(args, "prune", False):
+        removed += ProcessBackend().prune()
     for line in removed:
         print(f"  {line}")
     if not removed:

@@ -162,9 +162,10 @@ def run(args: argparse.Namespace) -> int:
         # The handler goes in before "Running" is printed: whoever waits for that line
         # may send SIGTERM at once.
         previous = signal.signal(signal.SIGTERM, _interrupt)
-        print("Running; Ctrl-C stops and removes the services.")
-        sys.stdout.flush()
         try:
+            # Inside the try: the signal may land while the flush is still returning.
+            print("Running; Ctrl-C stops and removes the services.")
+            sys.stdout.flush()
             while True:
                 signal.pause()
         except KeyboardInterrupt:

@@ -101,6 +101,10 @@ class Service(Protocol):
 
     def version(self) -> str: ...
 
+    def alive(self) -> bool:
+        """Cheap liveness (no protocol call): our process / container still runs."""
+        ...
+
 
 class PostgresService(Service, Protocol):
     def endpoint(self) -> PostgresEndpoint: ...

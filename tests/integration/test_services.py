@@ -161,10 +161,12 @@ def test_teardown_leaves_nothing(start_env: StartEnv, services_dir: Path) -> Non
     env = start_env()
     name: str = start_env.backend_name  # type: ignore[attr-defined]
     assert _leftovers(name, services_dir, env.spec.run_id)
+    assert env.alive() == {"postgres": True, "temporal": True}
     seconds = env.stop()
     assert seconds > 0
     assert env.stop() == 0.0  # idempotent
     assert _leftovers(name, services_dir, env.spec.run_id) == []
+    assert env.alive() == {"postgres": False, "temporal": False}
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(env.postgres.url, connect_timeout=2).close()
 

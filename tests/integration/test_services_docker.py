@@ -184,10 +184,12 @@ def test_stop_removes_the_container_and_is_idempotent(client: docker.DockerClien
     try:
         _up(service)
         assert len(_containers(client, spec.run_id)) == 1
+        assert service.alive()
         before = service.log_tail(1)
     finally:
         service.stop()
     assert _containers(client, spec.run_id) == []
+    assert not service.alive()
     service.stop()
     assert before and before in service.log_tail(1000)  # kept from before the removal
 
@@ -252,4 +254,34 @@ def test_a_missing_image_names_the_image_and_both_ways_out(client: docker.Docker
     assert "pull failed" in text
     assert "compose/images/build.sh" in text
     assert "--backend process" in text
+    assert _containers(client, spec.run_id) == []
+
+
+@pytest.mark.parametrize("seen", ["before_start", "by_the_engine"])
+def test_a_taken_host_port_is_a_clash_at_once(
+    client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch, seen: str
+) -> None:
+    """The engine picks and binds host ports itself (no race); the test hook forces one,
+    refused before any engine work, or by the engine when taken after that check."""
+    from staging.services import docker_container
+    from staging.services.docker_backend import DockerBackend
+    from staging.services.ports import Holder
+
+    if seen == "by_the_engine":
+        monkeypatch.setattr(docker_container, "holder", lambda *_: Holder.NONE)
+
+    spec = _spec()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("STAGING_TEST_TEMPORAL_PORT", str(port))
+        service = DockerBackend(client).temporal(spec)
+        try:
+            with pytest.raises(ServiceUnavailable) as info:
+                service.start()
+        finally:
+            service.stop()
+    assert info.value.message == f"temporal: port clash on host port {port}"
+    assert "STAGING_TEST_TEMPORAL_PORT" in info.value.hint
     assert _containers(client, spec.run_id) == []

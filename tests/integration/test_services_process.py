@@ -3,6 +3,7 @@ way, `staging up` / `staging down`, and the auto choice without Docker."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,14 +20,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from staging.errors import ServiceUnavailable
-from staging.services import process_backend
+from staging.errors import ServiceUnavailable, StagingError
+from staging.services import ports, process_backend
 from staging.services.base import ServiceSpec
 from staging.services.environment import Environment
 from staging.services.process_backend import ProcessBackend
 from staging.services.select import choose_backend
 from staging.services.state import ProcIdentity, default_base_dir, read_record
 from tests.conftest import REPO
+
+OURS = ports.Holder.OURS
 
 pytestmark = pytest.mark.process
 
@@ -132,8 +135,10 @@ def test_port_clash_is_retried_on_a_new_port(
             assert len(handed) >= 4  # both services asked again after their clash
             with psycopg.connect(env.postgres.url) as conn:
                 assert conn.execute("SELECT 1").fetchone() == (1,)
-            tails = " ".join(env.log_tails(200).values()).lower()
-            assert "could not bind" in tails or "address already in use" in tails
+            # The servers that answered are the ones started, on the ports they report.
+            assert all(env.alive().values())
+            for service in env.services:
+                assert ports.holder(service.endpoint().port, [service._ident.pid]) is OURS  # type: ignore[attr-defined]
 
 
 def test_failure_half_way_stops_what_started(
@@ -257,3 +262,173 @@ def test_down_all_removes_orphans_only(services_dir: Path) -> None:
         assert _procs_mentioning(orphan_run) == []
         with psycopg.connect(live.postgres.url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# --- ports: a clash is told at once, a foreign server is never accepted -------------------
+
+
+@pytest.fixture(scope="module")
+def foreign_temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Somebody else's dev server, on a port staging is then forced to ask for."""
+    from staging.services.base import TemporalEndpoint
+    from staging.services.readiness import wait_temporal
+
+    port, home = ports.free_port(), tmp_path_factory.mktemp("foreign")
+    binary = process_backend.temporal_binary()
+    assert binary is not None
+    argv = [str(binary), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(
+        [*argv, "--headless", "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"PATH": os.environ["PATH"], "HOME": str(home)},
+    )
+    try:
+        wait_temporal(TemporalEndpoint("127.0.0.1", port, "default"), 60, lambda: "")
+        yield port
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture
+def plain_listener() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("service", ["temporal", "postgres"])
+@pytest.mark.parametrize("holder", ["foreign_temporal", "plain_listener"])
+@pytest.mark.parametrize("seen", ["before_start", "after_spawn"])
+def test_a_taken_port_is_a_clash_and_never_accepted(
+    services_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    service: str,
+    holder: str,
+    seen: str,
+) -> None:
+    """A forced port that a stranger holds: refused before any preparation, or (when the
+    stranger binds it after that check) as soon as our server runs and it is not ours."""
+    port: int = request.getfixturevalue(holder)
+    monkeypatch.setenv(f"STAGING_TEST_{service.upper()}_PORT", str(port))
+    if seen == "after_spawn":
+        from staging.services.process_identity import PortIdentity
+
+        monkeypatch.setattr(PortIdentity, "_refuse_a_taken_forced_port", lambda self: None)
+    spec = _spec()
+    with pytest.raises(ServiceUnavailable) as info:
+        Environment.start(spec, ProcessBackend(services_dir))
+    error = info.value
+    assert error.failure_class.value == "services.unavailable"
+    assert error.message == f"{service}: port clash on 127.0.0.1:{port}"
+    assert f"STAGING_TEST_{service.upper()}_PORT" in error.hint
+    assert "(1 attempt)" in str(error.observed), "a forced port is never traded"
+    assert not (services_dir / spec.run_id).exists()
+    assert _procs_mentioning(spec.run_id) == []
+    assert ports.holder(port, []) is ports.Holder.FOREIGN, "the stranger was not touched"
+
+
+# --- disk: a full or read-only state dir is `environment.unwritable`, no partial cache ---
+
+
+@contextlib.contextmanager
+def _tmpfs(where: Path, size: int, *, read_only: bool = False) -> Iterator[Path]:
+    """A real small (or read-only) file system in a test-owned dir: a real ENOSPC / EROFS."""
+    where.mkdir()
+    options = f"size={size},mode=0711" + (",ro" if read_only else "")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root needed): {mounted.stderr.decode()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+        where.rmdir()
+
+
+def _bytes_on_tmpfs(tree: Path) -> int:
+    pages = sum(-(-p.stat().st_size // 4096) for p in tree.rglob("*") if p.is_file())
+    return pages * 4096
+
+
+@pytest.mark.parametrize("room", ["none", "mirror_only"])
+def test_a_full_state_dir_is_unwritable_and_leaves_no_partial_cache(
+    services_dir: Path, room: str
+) -> None:
+    backend = ProcessBackend(services_dir)
+    if room == "mirror_only" and backend.run_as is None:
+        pytest.skip("no binary mirror when not root")
+    mirror = backend.pg_bin().parent.parent.parent  # built once in the shared dir
+    size = 1 << 20
+    if room == "mirror_only":  # the mirror fits, the template cluster (initdb) does not
+        size += _bytes_on_tmpfs(mirror)
+    parent = Path(tempfile.mkdtemp(prefix="staging-test-disk-", dir=services_dir.parent))
+    parent.chmod(0o711)  # Postgres' unprivileged user must traverse it
+    with _tmpfs(parent / "fs", size) as fs:
+        spec = _spec()
+        with pytest.raises(StagingError) as info:
+            Environment.start(spec, ProcessBackend(fs / "state"))
+        error = info.value
+        assert error.failure_class.value == "environment.unwritable"
+        assert "ENOSPC" in error.message and str(fs / "state" / ".cache") in error.message
+        assert "MiB free of" in str(error.observed) and error.hint
+        cache = sorted(p.name for p in (fs / "state" / ".cache").iterdir())
+        if room == "none":
+            assert cache == [], "a partial binary mirror survived"
+        else:
+            assert cache == [mirror.name], "a partial template survived"
+            assert "initdb" in error.message
+        assert not (fs / "state" / spec.run_id).exists()
+        assert _procs_mentioning(spec.run_id) == []
+    parent.rmdir()
+
+
+def test_a_read_only_state_dir_is_unwritable(tmp_path: Path) -> None:
+    parent = Path(tempfile.mkdtemp(prefix="staging-test-disk-", dir=default_base_dir().parent))
+    parent.chmod(0o711)
+    try:
+        with _tmpfs(parent / "ro", 1 << 20, read_only=True) as fs:
+            with pytest.raises(StagingError) as info:
+                Environment.start(_spec(), ProcessBackend(fs / "state"))
+            assert info.value.failure_class.value == "environment.unwritable"
+            assert "EROFS" in info.value.message and str(fs / "state") in info.value.message
+            assert "read-only" in info.value.hint
+    finally:
+        parent.rmdir()
+
+
+def test_down_all_prune_removes_unused_caches_and_dead_probe_dirs(
+    services_dir: Path, tmp_path: Path
+) -> None:
+    cache = services_dir / ".cache"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    half_built = cache / f".build-pgdata-0123-{dead.pid}-abcd1234"
+    (half_built / "data").mkdir(parents=True)
+    probe_dir = tmp_path / f"staging-probe-{dead.pid}.1-leak"
+    probe_dir.mkdir()
+    with Environment.start(_spec(), ProcessBackend(services_dir)) as live:
+        templates = [p for p in cache.iterdir() if p.name.startswith("pgdata-")]
+        env = {**_child_env(services_dir), "TMPDIR": str(tmp_path)}
+        down = subprocess.run(
+            [sys.executable, "-m", "staging", "down", "--all", "--prune"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert down.returncode == 0, down.stderr
+        assert not half_built.exists() and not probe_dir.exists()
+        assert templates and not any(t.exists() for t in templates), "unused: pruned"
+        # The live run's Postgres executes from the mirror: it stays, and so does the run.
+        if live.backend.run_as is not None:  # type: ignore[attr-defined]
+            assert any(p.name.startswith("pg-") for p in cache.iterdir())
+        with psycopg.connect(live.postgres.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    with Environment.start(_spec(), ProcessBackend(services_dir)) as again:  # rebuilt
+        assert all(again.alive().values())
