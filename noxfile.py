@@ -60,6 +60,15 @@ def staging(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """The fault matrix (tests/faults/, also part of `tests`), then the Reliability table."""
+    _install(session, "test")
+    env = _service_env()
+    session.run("pytest", "-m", "faults", "tests/faults", *session.posargs, env=env)
+    session.run("python", "-m", "tests.faults.table", env=env)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Time-to-verdict benchmark; writes benchmarks/results/latest.json."""
     _install(session, "test")

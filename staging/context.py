@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from staging.console import RunConsole
 from staging.redact import Redactor
-from staging.result import PhaseResult
+from staging.result import FailureClass, PhaseResult
+from staging.signals import signals_held
 
 if TYPE_CHECKING:
     from staging.app_record import AppRecord
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
     from staging.process import ManagedProcess
     from staging.services.environment import Environment
     from staging.workspace import Delivery, TreeInfo, Workspace
+
+
+# The class a command that cannot even start gets, by its role in the run.
+_NOT_STARTED = {
+    "setup": FailureClass.SETUP_FAILED,
+    "worker": FailureClass.WORKER_CRASHED,
+    "trigger": FailureClass.PIPELINE_FAILED,
+}
 
 
 def new_run_id() -> str:
@@ -74,7 +83,9 @@ class RunContext:
     probe: ProbeReport | None = None
     provenance: list[dict[str, str]] = field(default_factory=list)
     forkserver: ForkServer | None = None  # the app's interpreter, started ahead
-    worker: ManagedProcess | None = None
+    worker: ManagedProcess | None = None  # the first of `workers`
+    workers: list[ManagedProcess] = field(default_factory=list)
+    origins_dir: Path | None = None  # where app processes record their modules' origins
     app_record: AppRecord | None = None
     pipelines: list[PipelineRecord] = field(default_factory=list)
     results: list[PhaseResult] = field(default_factory=list)
@@ -93,23 +104,32 @@ class RunContext:
         assert self.run_dir is not None, "the config phase sets run_dir"
         return self.run_dir / "logs"
 
-    def spawn(self, name: str, command: list[str], role: str) -> ManagedProcess:
-        """Start an app process in the workspace with the hermetic env, recorded for sweeps."""
-        from staging.process import ManagedProcess
+    def spawn(self, name: str, command: list[str], role: str, cwd: str = ".") -> ManagedProcess:
+        """Start an app process in the workspace with the hermetic env, recorded for sweeps.
+
+        `cwd`: the command's `cwd` key, relative to the app dir (checked by the workspace phase).
+        """
+        from staging.process import CommandNotStarted, ManagedProcess
         from staging.workspace import resolve_command
 
         assert self.loaded is not None and self.workspace is not None
-        proc = ManagedProcess.start(
-            name,
-            resolve_command(command, self.loaded.python),
-            cwd=self.workspace.app,
-            env=self.app_env,
-            log_path=self.logs_dir / f"{name}.log",
-            redactor=self.redactor,
-            forkserver=self.forkserver,
-        )
-        if self.app_record is not None:
-            self.app_record.track(proc, role)
+        # Ctrl-C / SIGTERM wait until the process is recorded: one that started untracked
+        # would outlive teardown and every sweep.
+        with signals_held():
+            try:
+                proc = ManagedProcess.start(
+                    name,
+                    resolve_command(command, self.loaded.python),
+                    cwd=self.workspace.app / cwd,
+                    env=self.app_env,
+                    log_path=self.logs_dir / f"{name}.log",
+                    redactor=self.redactor,
+                    forkserver=self.forkserver,
+                )
+            except CommandNotStarted as exc:
+                raise exc.as_class(_NOT_STARTED.get(role, exc.failure_class)) from exc.error
+            if self.app_record is not None:
+                self.app_record.track(proc, role)
         return proc
 
     def reap(self, proc: ManagedProcess) -> None:

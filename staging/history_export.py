@@ -6,6 +6,11 @@ as `temporal workflow show --output json` writes it (`{"events": [...]}`), which
 what the Temporal UI exports and what `staging replay` reads, one file per run, named by
 the workflow id.
 
+Where: by default `.staging/histories/` in the app (`record_target`), which is not part
+of the deployed tree, so recording does not change the tree hash the run's verdict is
+keyed by. Histories written into the app itself change that tree (untracked files are
+deployed), so the gate stays closed until staging runs on it again; the caller says so.
+
 A history carries the run's payloads: workflow inputs, activity results, failure
 messages. A history in which any of the run's secrets appears (raw, escaped, or inside a
 base64 payload) is not written; the caller is told which and why.
@@ -19,7 +24,8 @@ import binascii
 import contextlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +33,50 @@ from temporalio.client import Client
 
 from staging.atomic import write_json
 from staging.redact import Redactor
+from staging.services.connect import TemporalTarget, temporal_client
+from staging.state import STATE_DIRNAME
 
 EventSink = Callable[[str], None]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# `staging run --record` without DIR; resolved against the app, not the current directory.
+RECORD_DEFAULT = Path(STATE_DIRNAME) / "histories"
+
+
+@dataclass(frozen=True)
+class RecordTarget:
+    path: Path
+    in_app: bool  # inside the app and outside `.staging/`: it changes the deployed tree
+
+
+def record_target(app_dir: Path, requested: Path | None) -> RecordTarget:
+    """Where histories go: `requested` (absolute, or relative to the current directory),
+    or `.staging/histories/` in the app when None (or `RECORD_DEFAULT`)."""
+    app = Path(app_dir).resolve()
+    if requested is None or requested == RECORD_DEFAULT:
+        return RecordTarget(app / RECORD_DEFAULT, in_app=False)
+    path = Path(requested).resolve()
+    inside = path == app or app in path.parents
+    state = app / STATE_DIRNAME
+    return RecordTarget(path, in_app=inside and path != state and state not in path.parents)
+
+
+def recorded_lines(target: RecordTarget, saved: Sequence[Path]) -> list[str]:
+    """What to tell the user: where the files went, and what that does to the gate."""
+    lines = [f"recorded {len(saved)} workflow history file(s) in {target.path}"]
+    if not saved:
+        return lines
+    if target.in_app:
+        lines.append(
+            "they are in the app's tree, so its tree hash changed: `staging gate` stays "
+            "closed until staging runs on it again (commit them, then `staging run`)"
+        )
+    else:
+        lines.append(
+            "outside the deployed tree, so the gate is unaffected; to replay them on every "
+            "run, move them into the app (or use `staging record --into-app`), list them in "
+            "[tool.staging.replay] histories, commit, and run staging again"
+        )
+    return lines
 
 
 def history_filename(workflow_id: str, run_id: str, taken: set[str]) -> str:
@@ -113,7 +160,7 @@ def record_histories(
     """Synchronous `export_histories` against a Temporal frontend, for the run's teardown."""
 
     async def export() -> list[Path]:
-        client = await Client.connect(address, namespace=namespace)
+        client = await temporal_client(TemporalTarget(address, namespace))
         return await export_histories(client, dest_dir, redactor=redactor, on_event=on_event)
 
     return asyncio.run(export())

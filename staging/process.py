@@ -18,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from staging.errors import StagingError
 from staging.redact import Redactor
+from staging.result import FailureClass
 
 if TYPE_CHECKING:
     from staging.forkserver.client import ForkServer
@@ -37,6 +39,33 @@ class Child(Protocol):
     def wait(self, timeout: float | None = None) -> int: ...
 
 
+class CommandNotStarted(StagingError):
+    """The command could not be executed at all (ENOENT, EACCES): nothing of the app ran."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        exc: OSError,
+        failure_class: FailureClass = FailureClass.SETUP_FAILED,
+    ) -> None:
+        self.name, self.command, self.error = name, list(command), exc
+        shown = " ".join(command)
+        why = exc.strerror or type(exc).__name__
+        super().__init__(
+            f"{name}: the command `{shown}` could not be started: {why}",
+            expected=f"{command[0] if command else '(empty)'} to exist and be executable",
+            observed=f"{type(exc).__name__} [errno {exc.errno}] {why}: {exc.filename or shown}",
+            hint='check the command in [tool.staging] (a leading "python" is the configured '
+            "interpreter; other programs must be on the app's PATH or given by path) and that "
+            "the file is executable",
+            failure_class=failure_class,
+        )
+
+    def as_class(self, failure_class: FailureClass) -> CommandNotStarted:
+        return CommandNotStarted(self.name, self.command, self.error, failure_class)
+
+
 class ManagedProcess:
     def __init__(
         self,
@@ -51,6 +80,7 @@ class ManagedProcess:
         self._redactor = redactor
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._lock = threading.Lock()
+        self.log_error: str | None = None  # why the log on disk is incomplete, if it is
         self._reader = threading.Thread(target=self._pump, name=f"log-{name}", daemon=True)
         self._reader.start()
         self.forked = not isinstance(popen, subprocess.Popen)
@@ -75,15 +105,18 @@ class ManagedProcess:
             forked = try_fork(forkserver, command, cwd=cwd, env=env, merge_stderr=True)
             if forked is not None:
                 return cls(forked, name, log_path, redactor)
-        popen = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            popen = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise CommandNotStarted(name, command, exc) from exc
         return cls(popen, name, log_path, redactor)
 
     @property
@@ -91,14 +124,24 @@ class ManagedProcess:
         return self._popen.pid
 
     def _pump(self) -> None:
+        """Read until EOF, whatever happens to the log: an undrained pipe blocks the app."""
         assert self._popen.stdout is not None
-        with self.log_path.open("a", encoding="utf-8") as log:
-            for raw in iter(self._popen.stdout.readline, b""):
-                line = self._redactor.text(raw.decode("utf-8", errors="replace").rstrip("\n"))
-                with self._lock:
-                    self._tail.append(line)
-                log.write(line + "\n")
-                log.flush()
+        log: IO[str] | None = None
+        try:
+            log = self.log_path.open("a", encoding="utf-8")
+        except OSError as exc:
+            self.log_error = f"{self.log_path}: {exc.strerror or exc}"
+        for raw in iter(self._popen.stdout.readline, b""):
+            line = self._redactor.text(raw.decode("utf-8", errors="replace").rstrip("\n"))
+            with self._lock:
+                self._tail.append(line)
+            if log is not None:
+                try:
+                    log.write(line + "\n")
+                    log.flush()
+                except OSError as exc:  # a full disk: keep the tail, say the log is cut
+                    self.log_error = f"{self.log_path}: {exc.strerror or exc}"
+                    log = None
         self._popen.stdout.close()
 
     def alive(self) -> bool:

@@ -10,18 +10,22 @@ leaves a record. Exit codes: 0 pass, 1 fail, 2 aborted (config/infrastructure),
 
 from __future__ import annotations
 
+import errno
 import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from staging.context import RunContext
 from staging.errors import StagingError
 from staging.result import Diagnosis, FailureClass, PhaseResult, Status
+from staging.services.connect import ServiceLost, lost_diagnosis, lost_services
+from staging.services.disk import unwritable, unwritable_errno
 
 Phase = Callable[[RunContext], PhaseResult]
 
@@ -65,12 +69,19 @@ def run_phase(ctx: RunContext, name: str, phase: Phase) -> PhaseResult:
     began = time.monotonic()
     try:
         result = phase(ctx)
+    except ServiceLost as exc:
+        result = PhaseResult.failed(name, exc.diagnosis_at(name, ctx.elapsed()))
     except StagingError as exc:
         result = PhaseResult.failed(name, _redacted(ctx, exc.diagnosis()))
     except KeyboardInterrupt:
         raise
+    except OSError as exc:
+        unwritable = _unwritable(name, exc)  # (a failed result is falsy: no `or` here)
+        result = unwritable if unwritable is not None else _internal_error(ctx, name, exc)
     except Exception as exc:
         result = _internal_error(ctx, name, exc)
+    if not result and name not in _BEFORE_SERVICES:
+        result = _blame_infrastructure(ctx, name, result)
     result.name = name
     result.started_at = began - ctx.started
     result.duration = time.monotonic() - began
@@ -78,6 +89,39 @@ def run_phase(ctx: RunContext, name: str, phase: Phase) -> PhaseResult:
         result.diagnosis = _redacted(ctx, result.diagnosis)
     ctx.console.phase_finished(result)
     return result
+
+
+# Phases that run before (or are) the services' start: nothing there can be "lost".
+_BEFORE_SERVICES = frozenset({"config", "services"})
+
+
+def _blame_infrastructure(ctx: RunContext, name: str, result: PhaseResult) -> PhaseResult:
+    """A failure while a service is gone is the environment's, not the app's: say so."""
+    env = ctx.environment
+    diagnosis = result.diagnosis
+    if env is None or diagnosis is None or ctx.interrupted:
+        return result
+    if diagnosis.failure_class in (FailureClass.SERVICES_LOST, FailureClass.CONFIG_INVALID):
+        return result
+    lost = lost_services(env)
+    if not lost:
+        return result
+    seen = (f"first seen as {diagnosis.failure_class.value}: {diagnosis.cause}",)
+    return PhaseResult.failed(
+        name, lost_diagnosis(lost, name, ctx.elapsed(), seen + diagnosis.evidence[:10])
+    )
+
+
+def unwritable_diagnosis(path: str, exc: OSError) -> Diagnosis:
+    """`environment.unwritable`: the path, why, and the free space where it would go."""
+    number = unwritable_errno(exc) or exc.errno or errno.EIO
+    return unwritable(Path(path), number, "a file of this run").diagnosis()
+
+
+def _unwritable(name: str, exc: OSError) -> PhaseResult | None:
+    if unwritable_errno(exc) is None or not exc.filename:
+        return None
+    return PhaseResult.failed(name, unwritable_diagnosis(str(exc.filename), exc))
 
 
 def _internal_error(ctx: RunContext, name: str, exc: Exception) -> PhaseResult:
@@ -116,12 +160,16 @@ def _redacted(ctx: RunContext, diagnosis: Diagnosis) -> Diagnosis:
 
 def execute(
     ctx: RunContext,
-    phases: list[tuple[str, Phase]],
+    phases: Iterable[tuple[str, Phase]],
     *,
-    finish: Callable[[RunContext, RunOutcome], None],
+    finish: Callable[[RunContext, RunOutcome], RunOutcome | None],
     teardown: Callable[[RunContext, RunOutcome], None],
 ) -> RunOutcome:
-    """Run `phases`, then `finish` (verdict + reports), then `teardown`, whatever happens."""
+    """Run `phases`, then `finish` (verdict + reports), then `teardown`, whatever happens.
+
+    `finish` may return a replacement outcome: a verdict that could not be written turns
+    a run into an `environment.unwritable` abort.
+    """
     outcome: RunOutcome | None = None
     try:
         with _signals_raise():
@@ -140,7 +188,7 @@ def execute(
             # Ignore a second Ctrl-C while we write the verdict and clean up.
             with _deferred_signals():
                 try:
-                    finish(ctx, outcome)
+                    outcome = finish(ctx, outcome) or outcome
                 finally:
                     teardown(ctx, outcome)
     finally:

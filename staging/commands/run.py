@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ from typing import Any
 from staging.atomic import write_json
 from staging.console import RunConsole
 from staging.context import RunContext, RunOptions
-from staging.phases import RUN_PHASES
+from staging.errors import StagingError
+from staging.phases import run_phases
 from staging.phases.teardown import teardown
 from staging.redact import Redactor
 from staging.runner import RunOutcome, execute
@@ -47,11 +49,26 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print only the verdict JSON")
     p.add_argument(
+        "--chaos",
+        action="store_true",
+        default=None,
+        help="kill -9 the worker running each activity type once; the checks must still hold",
+    )
+    p.add_argument(
+        "--rollout",
+        action="store_true",
+        default=None,
+        help="rehearse the deploy: in-flight workflows of the last green tree finish on this one",
+    )
+    p.add_argument(
         "--record",
         type=Path,
+        nargs="?",
+        const=Path(".staging") / "histories",  # history_export.RECORD_DEFAULT, in the app
         metavar="DIR",
         default=None,
-        help="after a green run, save the workflow histories to DIR",
+        help="after a green run, save the workflow histories to DIR (default: "
+        ".staging/histories/ in the app, which leaves the deployed tree and the gate alone)",
     )
 
 
@@ -61,6 +78,10 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         overrides["backend"] = args.backend
     if args.timeout:
         overrides["timeout"] = args.timeout
+    if getattr(args, "rollout", None):
+        overrides["rollout.enabled"] = True
+    if getattr(args, "chaos", None):
+        overrides["chaos"] = True
     return RunOptions(
         project=args.project,
         overrides=overrides,
@@ -79,7 +100,7 @@ def run_staging(options: RunOptions) -> int:
     redactor = Redactor(scrubbers=[_scrub_dsn_fragments])
     console = RunConsole(redactor, quiet=options.json)
     ctx = RunContext(options=options, console=console, redactor=redactor)
-    outcome = execute(ctx, RUN_PHASES, finish=_finish, teardown=_teardown)
+    outcome = execute(ctx, run_phases(ctx), finish=_finish, teardown=_teardown)
     return outcome.exit_code
 
 
@@ -89,39 +110,79 @@ def _scrub_dsn_fragments(text: str) -> str:
     return scrub_dsn_fragments(text)
 
 
-def _finish(ctx: RunContext, outcome: RunOutcome) -> None:
+def _finish(ctx: RunContext, outcome: RunOutcome) -> RunOutcome | None:
     if ctx.options.record_dir is not None and outcome.exit_code == 0:
-        _record(ctx, ctx.options.record_dir)
+        try:
+            _record(ctx, ctx.options.record_dir)
+        except (StagingError, OSError) as exc:  # the run passed; only the recording failed
+            ctx.notes.append(f"histories not recorded to {ctx.options.record_dir}: {exc}")
+            ctx.console.warn(ctx.notes[-1])
     verdict = build_verdict(ctx, outcome)
+    replaced: RunOutcome | None = None
     if ctx.run_dir is not None:
-        write_json(ctx.run_dir / "verdict.json", verdict)
-        write_json(ctx.run_dir / "notifications.json", verdict["notifications"])
-        from staging.report import publish
-
-        for line in publish(ctx, verdict):
-            ctx.console.info(line)
+        path = ctx.run_dir / "verdict.json"
+        try:
+            write_json(path, verdict)
+        except OSError as exc:
+            # No verdict on disk: the run cannot vouch for the code, whatever it showed.
+            replaced = _unwritable(outcome, str(exc.filename or path), exc)
+            verdict = build_verdict(ctx, replaced)
+            ctx.console.warn(f"not written: {path} and every report of this run")
+        else:
+            _publish(ctx, verdict)
     if ctx.options.json:
         with contextlib.suppress(OSError):  # a closed stdout: the verdict is on disk anyway
             sys.stdout.write(json.dumps(verdict, indent=2) + "\n")
             sys.stdout.flush()
     else:
         ctx.console.verdict(verdict)
+    return replaced
+
+
+def _publish(ctx: RunContext, verdict: dict[str, Any]) -> None:
+    """The reports beside the verdict; one that cannot be written is named, never fatal."""
+    assert ctx.run_dir is not None
+    notifications = ctx.run_dir / "notifications.json"
+    try:
+        write_json(notifications, verdict["notifications"])
+    except OSError as exc:
+        ctx.console.warn(f"not written: {notifications} ({exc.strerror or exc})")
+    from staging.report import publish
+
+    try:
+        lines = publish(ctx, verdict)
+    except OSError as exc:
+        lines = [f"not written: the reports in {ctx.run_dir} ({exc.strerror or exc})"]
+    for line in lines:
+        ctx.console.info(line)
+
+
+def _unwritable(outcome: RunOutcome, path: str, exc: OSError) -> RunOutcome:
+    from staging.result import Status
+    from staging.runner import unwritable_diagnosis
+
+    diagnosis = unwritable_diagnosis(path, exc)
+    if outcome.diagnosis is not None:
+        seen = f"the run itself ended as {outcome.diagnosis.failure_class.value}"
+        diagnosis = dataclasses.replace(diagnosis, evidence=(seen, outcome.diagnosis.cause))
+    return RunOutcome(Status.ABORTED, 2, outcome.results, diagnosis)
 
 
 def _record(ctx: RunContext, dest: Path) -> None:
     """Save the green run's workflow histories (before teardown) for the replay gate."""
-    from staging.history_export import record_histories
+    from staging.history_export import record_histories, record_target, recorded_lines
 
-    assert ctx.environment is not None
+    assert ctx.environment is not None and ctx.loaded is not None
     temporal = ctx.environment.temporal
+    target = record_target(ctx.loaded.app_dir, dest)
     saved = record_histories(
         temporal.address,
         temporal.namespace,
-        dest,
+        target.path,
         redactor=ctx.redactor,
         on_event=ctx.console.warn,
     )
-    ctx.notes.append(f"recorded {len(saved)} workflow histories to {dest}")
+    ctx.notes.extend(recorded_lines(target, saved))
 
 
 def _teardown(ctx: RunContext, outcome: RunOutcome) -> None:

@@ -44,13 +44,70 @@ def config_phase(ctx: RunContext) -> PhaseResult:
             observed=", ".join(unknown),
             hint="check the [[tool.staging.pipelines]] names",
         )
+    _check_preload(loaded.python, loaded.app_dir, list(cfg.preload), loaded.pyproject)
     _settle_prestart(ctx)
+    from staging.shared_venv import shared_venv
+
+    shared = shared_venv(loaded.python)
+    if shared is not None:
+        ctx.console.info(shared.describe())
     return PhaseResult.passed(
         "config",
-        summary=f"{loaded.pyproject} · {len(cfg.pipelines)} pipeline(s) · python {loaded.python}",
+        summary=f"{loaded.pyproject} · {len(cfg.pipelines)} pipeline(s) · python {loaded.python}"
+        + (f" (found {loaded.python_found})" if loaded.python_found else ""),
         pyproject=str(loaded.pyproject),
         sources=loaded.sources,
     )
+
+
+# Run in the app's interpreter: is each module importable from the app's root? find_spec
+# imports only a dotted name's parents, so this costs an interpreter start, not the imports.
+_FIND_SPECS = """
+import importlib.util, json, sys
+sys.path.insert(0, sys.argv[1])
+missing = {}
+for name in sys.argv[2:]:
+    try:
+        if importlib.util.find_spec(name) is None:
+            missing[name] = "ModuleNotFoundError: No module named " + repr(name)
+    except Exception as exc:
+        missing[name] = type(exc).__name__ + ": " + str(exc)
+print(json.dumps(missing))
+"""
+
+
+def _check_preload(python: str, app_dir: Path, preload: list[str], pyproject: Path) -> None:
+    """A `preload` entry that cannot be imported is a config error, named now, not ignored."""
+    if not preload:
+        return
+    import json
+    import subprocess
+
+    from staging.errors import ConfigError
+    from staging.workspace.hermetic import hermetic_env
+
+    try:
+        done = subprocess.run(
+            [python, "-c", _FIND_SPECS, str(app_dir), *preload],
+            cwd=app_dir,
+            env=hermetic_env(python),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        missing: dict[str, str] = json.loads(done.stdout or "{}") if done.returncode == 0 else {}
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return  # the interpreter itself is judged where it is used, with its own diagnosis
+    if missing:
+        name = next(iter(missing))
+        raise ConfigError(
+            f"preload module {name!r} ([tool.staging] preload in {pyproject}) does not "
+            f"import in {python}",
+            expected=f"every preload entry importable by {python} from {app_dir}",
+            observed="; ".join(f"{n}: {w}" for n, w in missing.items()),
+            hint=f"install it into that interpreter, fix the name, or remove {name!r} from "
+            "`preload`",
+        )
 
 
 def _run_dir(ctx: RunContext, app_dir: Path) -> Path:

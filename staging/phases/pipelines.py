@@ -9,6 +9,8 @@ innermost failure of the chain and the activity that raised it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from typing import Any
 
@@ -17,13 +19,23 @@ from temporalio.client import Client
 from staging.config.model import PipelineConfig
 from staging.context import PipelineRecord, RunContext
 from staging.db_errors import is_db_auth_failure
+from staging.evidence import build_evidence, headline_for_cause
+from staging.process import ManagedProcess
 from staging.result import Diagnosis, FailureClass, PhaseResult
+from staging.services.connect import ServiceLost, lost_services, temporal_client
 from staging.temporal.failures import WorkflowOutcome, workflow_outcomes
 from staging.temporal.trigger import start_and_wait
-from staging.temporal.watch import RetryTracker, StuckActivity, find_stuck_activity
+from staging.temporal.watch import (
+    RetryTracker,
+    StuckActivity,
+    find_stuck_activity,
+    pending_activities,
+)
+from staging.traps import find_trap
 
 _POLL = 0.1
 _STUCK_EVERY = 0.5
+_GUARD_EVERY = 0.25  # a liveness probe: a poll() or one engine call per service
 
 
 def pipelines_phase(ctx: RunContext) -> PhaseResult:
@@ -36,9 +48,37 @@ def pipelines_phase(ctx: RunContext) -> PhaseResult:
 
 
 async def _run_all(ctx: RunContext, pipelines: list[PipelineConfig]) -> PhaseResult:
+    """The pipelines, raced against a guard that ends them as soon as a service is lost.
+
+    A lost service would otherwise show as an RPC that waits out its timeout, or as an
+    activity retrying against a dead database: the app's fault, told too late.
+    """
+    work = asyncio.ensure_future(_run_pipelines(ctx, pipelines))
+    guard = asyncio.ensure_future(_guard_services(ctx))
+    try:
+        await asyncio.wait({work, guard}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, guard):
+            task.cancel()
+        await asyncio.gather(work, guard, return_exceptions=True)  # their cleanups run
+    if not guard.cancelled() and guard.exception() is not None:
+        raise guard.exception()  # type: ignore[misc]
+    return work.result()
+
+
+async def _guard_services(ctx: RunContext) -> None:
+    assert ctx.environment is not None
+    while True:
+        lost = await asyncio.to_thread(lost_services, ctx.environment)
+        if lost:
+            raise ServiceLost(*lost[0])
+        await asyncio.sleep(_GUARD_EVERY)
+
+
+async def _run_pipelines(ctx: RunContext, pipelines: list[PipelineConfig]) -> PhaseResult:
     assert ctx.environment is not None
     temporal = ctx.environment.temporal
-    client = await Client.connect(temporal.address, namespace=temporal.namespace)
+    client = await temporal_client(temporal)
     seen: set[str] = set()
     for pipeline in pipelines:
         record = PipelineRecord(name=pipeline.name)
@@ -94,7 +134,9 @@ async def _run_one(
         proc = None
     else:
         assert pipeline.command is not None
-        proc = ctx.spawn(f"pipeline-{pipeline.name}", pipeline.command, role="trigger")
+        proc = ctx.spawn(
+            f"pipeline-{pipeline.name}", pipeline.command, role="trigger", cwd=pipeline.cwd
+        )
         trigger = None
 
     deadline = time.monotonic() + timeout
@@ -102,8 +144,12 @@ async def _run_one(
     stuck: StuckActivity | None = None
     tracker = RetryTracker(stuck_after=pipeline.stuck_after)
     timed_out = False
+    worker_died = False
     try:
         while True:
+            if _dead_worker(ctx) is not None:
+                worker_died = True
+                break
             if proc is not None and not proc.alive():
                 break
             if trigger is not None and trigger.done():
@@ -126,8 +172,12 @@ async def _run_one(
         if trigger is not None and not trigger.done():
             trigger.cancel()
 
-    output = proc.output(40) if proc is not None else ""
-    tail = tuple(output.splitlines()[-10:])
+    if worker_died:
+        return await _worker_crashed(ctx, client, pipeline)
+    output = proc.output(2000) if proc is not None else ""
+    root = str(ctx.workspace.app) if ctx.workspace is not None else ""
+    # The trigger's last exception first, staging's own frames dropped (staging.evidence).
+    tail = build_evidence(output, root=root, tail=10) if output.strip() else ()
     if proc is not None:
         record.exit_code = proc.returncode
     outcomes = [o for o in await workflow_outcomes(client) if o.workflow_id not in seen]
@@ -146,6 +196,16 @@ async def _run_one(
     extra = tail + _worker_note(ctx)
     redact = ctx.redactor.text
 
+    if (
+        stuck is None
+        and trigger is not None
+        and trigger.done()
+        and not trigger.cancelled()
+        and trigger.exception() is None
+    ):
+        # The harness's own watch found it first and terminated the workflow: that
+        # termination is the symptom, the stuck task the cause.
+        stuck = trigger.result().stuck
     if stuck is not None:
         return _for_pipeline(pipeline, stuck.diagnosis(redact=redact), extra)
     failed = [o for o in outcomes if o.failed]
@@ -177,19 +237,22 @@ async def _run_one(
     if proc is not None and proc.returncode != 0:
         shown = " ".join(pipeline.command or [])
         cause = f"pipeline {pipeline.name!r}: trigger `{shown}` exited with code {proc.returncode}"
+        cause += headline_for_cause(output)
         if is_db_auth_failure(output):
             return Diagnosis(
                 FailureClass.DB_AUTH_FAILED,
                 cause + ": Postgres rejected the app's credentials",
                 hint="check that the settings class still reads the credentials staging "
                 "delivered (env_file, env_prefix) and how the DSN is built",
-                evidence=tuple(output.splitlines()[-15:]),
+                evidence=build_evidence(output, root=root),
             )
+        trap = find_trap(output)
         return Diagnosis(
             FailureClass.PIPELINE_FAILED,
-            cause,
-            hint=f"its full output is in logs/pipeline-{pipeline.name}.log",
-            evidence=tuple(output.splitlines()[-15:]) + _worker_note(ctx),
+            f"{cause}; {trap.cause}" if trap else cause,
+            hint=(f"{trap.hint}; " if trap else "")
+            + f"its full output is in logs/pipeline-{pipeline.name}.log",
+            evidence=build_evidence(output, root=root) + _worker_note(ctx),
         )
     return None
 
@@ -220,3 +283,50 @@ def _worker_note(ctx: RunContext) -> tuple[str, ...]:
     if ctx.worker is not None and not ctx.worker.alive():
         return (f"the worker exited with code {ctx.worker.returncode} during the pipeline",)
     return ()
+
+
+def _dead_worker(ctx: RunContext) -> ManagedProcess | None:
+    """The first of the run's workers (every replica) that is no longer running."""
+    workers = ctx.workers or ([ctx.worker] if ctx.worker is not None else [])
+    return next((w for w in workers if not w.alive()), None)
+
+
+def _raise_if_lost(ctx: RunContext) -> None:
+    """A service that died mid-pipeline ends the wait at once, as infrastructure."""
+    assert ctx.environment is not None
+    lost = lost_services(ctx.environment)
+    if lost:
+        raise ServiceLost(*lost[0])
+
+
+def exit_description(code: int | None) -> str:
+    if code is None:
+        return "exited (status unknown)"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+async def _worker_crashed(ctx: RunContext, client: Client, pipeline: PipelineConfig) -> Diagnosis:
+    """`worker.crashed` at once, naming how it ended and what it was running."""
+    _raise_if_lost(ctx)  # a worker that died with its server is the server's loss
+    worker = _dead_worker(ctx)
+    assert worker is not None
+    worker.wait(timeout=2)
+    unknown: tuple[str, ...] = ()
+    try:
+        running = await pending_activities(client)
+    except Exception as exc:  # the server is asked next, by the runner; not a reason to fail
+        running, unknown = [], (f"(its activities could not be listed: {exc})",)
+    doing = f"; it was running {', '.join(running)}" if running else ""
+    return Diagnosis(
+        FailureClass.WORKER_CRASHED,
+        f"pipeline {pipeline.name!r}: the worker (pid {worker.pid}) "
+        f"{exit_description(worker.returncode)} while the pipeline ran{doing}",
+        hint=f"a worker must stay up while pipelines run: logs/{worker.log_path.name} shows "
+        "why it ended; a kill from outside (the OOM killer, a deploy script) or os._exit() "
+        "in an activity look like this",
+        evidence=unknown + tuple(worker.output(15).splitlines()[-15:]),
+    )

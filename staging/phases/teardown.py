@@ -6,9 +6,11 @@ broken worker stop never leaves a database behind.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
+from staging.app_record import AppRecord
 from staging.context import RunContext
 from staging.runner import RunOutcome
 
@@ -16,13 +18,14 @@ from staging.runner import RunOutcome
 def teardown(ctx: RunContext, outcome: RunOutcome) -> float:
     began = time.monotonic()
     keep = ctx.options.keep_on_failure and outcome.exit_code == 1
-    grace = ctx.loaded.config.worker.stop_grace if ctx.loaded else 5.0
+    configs = ctx.loaded.config.workers if ctx.loaded else []
     steps: list[tuple[str, Callable[[], object]]] = [
         ("background work", cleanup) for cleanup in ctx.cleanups
     ]
-    if ctx.worker is not None and not keep:
-        worker = ctx.worker
-        steps.append(("worker", lambda: worker.stop(grace=grace)))
+    workers = ctx.workers or ([ctx.worker] if ctx.worker is not None else [])
+    for i, worker in enumerate([] if keep else workers):
+        grace = configs[i].stop_grace if i < len(configs) else 5.0
+        steps.append(("worker", functools.partial(worker.stop, grace=grace)))
     if ctx.forkserver is not None:
         steps.append(("fork server", lambda: _close_forkserver(ctx)))
     if ctx.environment is not None and ctx.run_dir is not None:
@@ -36,7 +39,8 @@ def teardown(ctx: RunContext, outcome: RunOutcome) -> float:
         if ctx.workspace is not None:
             steps.append(("workspace", ctx.workspace.remove))
         if ctx.app_record is not None:
-            steps.append(("app record", ctx.app_record.close))
+            record = ctx.app_record
+            steps.append(("app record", lambda: _close_app_record(record)))
     for name, step in steps:
         try:
             step()
@@ -59,3 +63,12 @@ def _close_forkserver(ctx: RunContext) -> None:
     ctx.forkserver.close()
     if ctx.app_record is not None:
         ctx.app_record.untrack_pid(ctx.forkserver.pid)
+
+
+def _close_app_record(record: AppRecord) -> None:
+    """Stop any app process still recorded (started as an interrupt arrived), then forget."""
+    from staging.services.sweep import sweep
+
+    sweep(record.dir.parent, run_ids={record.run_id}, force=True)
+    if record.dir.exists():
+        record.close()

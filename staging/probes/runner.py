@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from staging.redact import Redactor
+from staging.services.prune import owner_tag
+from staging.signals import signals_held
 
 if TYPE_CHECKING:
     from staging.forkserver.client import ForkServer
@@ -92,36 +95,75 @@ def run_probe_script(
     def tail(raw: bytes) -> str:
         return redact(_tail(raw, strip_ansi=strip_ansi))
 
-    with tempfile.TemporaryDirectory(prefix=tmp_prefix) as tmp:
-        out = Path(tmp) / "report.json"
-        argv = [python, "-B", str(script), *args, "--out", str(out)]
-        try:
-            proc = _start(argv, cwd=cwd, env=env, forkserver=forkserver, needs=needs)
-        except OSError as exc:
-            return ProbeRun(None, "not_started", message=f"could not start {python}: {exc}")
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                # communicate() may be retried after a timeout without losing output.
-                step = max(0.0, min(0.1, deadline - time.monotonic()))
-                try:
-                    stdout, stderr = proc.communicate(timeout=step)
-                    break
-                except subprocess.TimeoutExpired:
-                    if cancel is not None and cancel.is_set():
-                        _kill_group(proc)
-                        stdout, stderr = proc.communicate()
-                        return ProbeRun(None, "crashed", message="cancelled: the run stopped")
-                    if time.monotonic() >= deadline:
-                        _kill_group(proc)
-                        stdout, stderr = proc.communicate()
-                        return ProbeRun(
-                            None, "timeout", output_tail=tail(stderr + stdout), timeout=timeout
-                        )
-        finally:
-            _kill_group(proc)
-            proc.wait()
-        data = _read_report(out)
+    # The owner's pid and start time in the name: a SIGKILL here leaks the dir, and the
+    # next run's sweep (`staging.services.prune`) removes it once this process is gone.
+    # Created with SIGINT/SIGTERM held: one landing just after mkdir (inside mkdtemp)
+    # would otherwise leave a dir nothing owns (seen in tests/faults).
+    tmp: str | None = None
+    try:
+        with signals_held():
+            tmp = tempfile.mkdtemp(prefix=tmp_prefix + owner_tag())
+        return _run_in(
+            tmp,
+            script,
+            args,
+            python=python,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            tail=tail,
+            cancel=cancel,
+            forkserver=forkserver,
+            needs=needs,
+        )
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_in(
+    tmp: str,
+    script: Path,
+    args: Sequence[str],
+    *,
+    python: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    tail: Callable[[bytes], str],
+    cancel: threading.Event | None,
+    forkserver: ForkServer | None,
+    needs: Sequence[str] | None,
+) -> ProbeRun:
+    out = Path(tmp) / "report.json"
+    argv = [python, "-B", str(script), *args, "--out", str(out)]
+    try:
+        proc = _start(argv, cwd=cwd, env=env, forkserver=forkserver, needs=needs)
+    except OSError as exc:
+        return ProbeRun(None, "not_started", message=f"could not start {python}: {exc}")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            # communicate() may be retried after a timeout without losing output.
+            step = max(0.0, min(0.1, deadline - time.monotonic()))
+            try:
+                stdout, stderr = proc.communicate(timeout=step)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    _kill_group(proc)
+                    stdout, stderr = proc.communicate()
+                    return ProbeRun(None, "crashed", message="cancelled: the run stopped")
+                if time.monotonic() >= deadline:
+                    _kill_group(proc)
+                    stdout, stderr = proc.communicate()
+                    return ProbeRun(
+                        None, "timeout", output_tail=tail(stderr + stdout), timeout=timeout
+                    )
+    finally:
+        _kill_group(proc)
+        proc.wait()
+    data = _read_report(out)
     code = proc.returncode
     if data is None:
         kind: ErrorKind = "crashed" if code else "no_output"

@@ -25,6 +25,7 @@ from staging.errors import ServiceUnavailable
 from staging.imports import IMPORT_LOCK
 from staging.redact import Redactor
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
+from staging.services.connect import TemporalTarget, open_postgres, open_temporal
 
 POLL_INTERVAL = 0.05
 
@@ -62,7 +63,6 @@ def wait_postgres(
 ) -> None:
     """Block until `endpoint.user` can run `SELECT 1` in `endpoint.database` over TCP."""
     import psycopg
-    from psycopg.conninfo import make_conninfo
 
     redact = Redactor([endpoint.password])
     deadline = time.monotonic() + timeout
@@ -75,9 +75,7 @@ def wait_postgres(
         remaining = deadline - time.monotonic()
         try:
             timeout_s = max(2, int(min(remaining, 5)))  # libpq rounds anything lower up to 2
-            with psycopg.connect(
-                make_conninfo("", **endpoint.conninfo()), connect_timeout=timeout_s
-            ) as conn:
+            with open_postgres(endpoint, connect_timeout=timeout_s) as conn:
                 conn.execute("SELECT 1")
             return
         except psycopg.Error as exc:
@@ -112,13 +110,12 @@ async def _temporal_once(endpoint: TemporalEndpoint, remaining: float) -> str | 
         return f"nothing accepts connections on {endpoint.address}"
     with IMPORT_LOCK:
         from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-        from temporalio.client import Client
         from temporalio.service import RPCError
 
     per_call = timedelta(seconds=max(0.5, min(remaining, 5)))
     try:
-        client = await Client.connect(
-            endpoint.address, namespace=endpoint.namespace, connect_timeout=per_call
+        client = await open_temporal(
+            TemporalTarget.of(endpoint), connect_timeout=per_call.total_seconds()
         )
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=endpoint.namespace), timeout=per_call

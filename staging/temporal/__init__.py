@@ -26,6 +26,7 @@ from temporalio.client import Client
 
 from staging.db_errors import is_db_auth_failure, mentions_dsn_escaping, scrub_dsn_fragments
 from staging.errors import ServiceUnavailable
+from staging.services.connect import TemporalTarget, open_temporal
 from staging.temporal.failures import (
     RootCause,
     WorkflowOutcome,
@@ -72,7 +73,7 @@ __all__ = [
 async def connect(address: str, namespace: str = "default") -> Client:
     """A client for the run's Temporal; `ServiceUnavailable` if it does not answer."""
     try:
-        return await Client.connect(address, namespace=namespace)
+        return await open_temporal(TemporalTarget(address, namespace))
     except RuntimeError as exc:  # temporalio reports a failed connect as RuntimeError
         raise ServiceUnavailable(
             "could not connect to the staging Temporal server",

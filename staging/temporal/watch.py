@@ -36,6 +36,7 @@ from temporalio.service import RPCError
 
 from staging.errors import ServiceUnavailable
 from staging.result import Diagnosis, FailureClass
+from staging.services.connect import TemporalTarget, temporal_client
 from staging.temporal.failures import RootCause, diagnose_cause, root_cause
 
 RUNNING = "ExecutionStatus='Running'"
@@ -64,6 +65,7 @@ class StuckActivity:
     attempts: int  # failed attempts so far
     cause: RootCause  # the last failure's root cause
     kind: Literal["activity", "workflow_task"] = "activity"
+    task_queue: str = ""  # the workflow's, to name it when a type is not registered
 
     @property
     def message(self) -> str:
@@ -87,6 +89,7 @@ class StuckActivity:
             subject=self.subject(),
             failure_class=FailureClass.PIPELINE_STUCK_RETRYING,
             redact=redact,
+            task_queue=self.task_queue,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +179,7 @@ def stuck_activity(
                 activity_id=pending.activity_id,
                 attempts=failures,
                 cause=cause,
+                task_queue=info.task_queue,
             )
     return None
 
@@ -201,6 +205,7 @@ async def _check(
                 attempts=task.attempt - 1,
                 cause=cause,
                 kind="workflow_task",
+                task_queue=info.task_queue,
             )
     return None
 
@@ -343,7 +348,7 @@ class StuckWatcher:
             self._finished.set()
 
     async def _main(self) -> None:
-        client = await Client.connect(self._address, namespace=self._namespace)
+        client = await temporal_client(TemporalTarget(self._address, self._namespace))
         self._connected = True
         self._started.set()
         while not self._stopping.is_set():
@@ -358,3 +363,20 @@ class StuckWatcher:
             await asyncio.get_running_loop().run_in_executor(
                 None, self._stopping.wait, self._interval
             )
+
+
+async def pending_activities(client: Client) -> list[str]:
+    """What the namespace's running workflows wait on: `Type (workflow id, attempt N)`.
+
+    Used when the worker died mid-pipeline, to name the activities it was running.
+    """
+    found: list[str] = []
+    async for execution in client.list_workflows(RUNNING, rpc_timeout=_RPC_TIMEOUT):
+        desc = await _describe(client, execution)
+        if desc is None:
+            continue
+        for pending in desc.raw_description.pending_activities:
+            found.append(
+                f"{pending.activity_type.name} (workflow {execution.id}, attempt {pending.attempt})"
+            )
+    return found

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -234,4 +235,67 @@ def test_app_commands_fork_from_the_prestarted_interpreter_unless_turned_off(
     assert phases["config"]["details"]["sources"]["prestart"] == "env:STAGING_PRESTART"
     logs = Path(verdict["run_dir"]) / "logs"
     assert (logs / "forkserver.log").exists() is forked
+    assert processes_of(verdict["run_id"]) == []
+
+
+def _run_json(app: Path, **env: str) -> tuple[int, dict[str, Any], str]:
+    command = ["run", "--project", str(app), "--backend", "process", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "staging", *command],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "CI"} | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    verdict = json.loads(done.stdout) if done.stdout.strip() else {}
+    return done.returncode, verdict, done.stderr
+
+
+@pytest.mark.parametrize("prestart", ["true", "false"])
+def test_a_setup_command_that_cannot_start_is_setup_failed(tmp_path: Path, prestart: str) -> None:
+    app = materialize("good", tmp_path / "app", git=False)
+    pyproject = app / "pyproject.toml"
+    migrate = 'command = ["python", "-m", "everflow.migrate"]'
+    assert migrate in pyproject.read_text()
+    pyproject.write_text(pyproject.read_text().replace(migrate, 'command = ["alembic", "upgrade"]'))
+    code, verdict, err = _run_json(app, STAGING_PRESTART=prestart)
+    assert code == 1, (verdict.get("diagnosis"), err[-3000:])
+    diagnosis = verdict["diagnosis"]
+    assert diagnosis["class"] == "setup.failed"
+    assert "alembic upgrade" in diagnosis["cause"] and "could not be started" in diagnosis["cause"]
+    assert processes_of(verdict["run_id"]) == []
+
+
+def test_a_worker_command_that_cannot_start_is_worker_crashed(tmp_path: Path) -> None:
+    app = materialize("good", tmp_path / "app", git=False)
+    pyproject = app / "pyproject.toml"
+    worker = 'command = ["python", "-m", "everflow.worker"]'
+    assert worker in pyproject.read_text()
+    text = pyproject.read_text().replace(worker, 'command = ["./run-worker.sh"]')
+    histories = 'histories = ["tests/histories/*.json"]'
+    assert histories in text  # replay cannot discover the workflows from a script
+    workflows = 'workflows = ["everflow.workflows:PipelineWorkflow"]'
+    pyproject.write_text(text.replace(histories, f"{histories}\n{workflows}"))
+    (app / "run-worker.sh").write_text("#!/bin/sh\nexec python -m everflow.worker\n")  # not +x
+    code, verdict, err = _run_json(app)
+    assert code == 1, (verdict.get("diagnosis"), err[-3000:])
+    assert verdict["diagnosis"]["class"] == "worker.crashed"
+    assert "./run-worker.sh" in verdict["diagnosis"]["cause"]
+    assert "Permission denied" in verdict["diagnosis"]["cause"]
+    assert processes_of(verdict["run_id"]) == []
+
+
+def test_a_preload_that_does_not_import_is_config_invalid(tmp_path: Path) -> None:
+    app = materialize("good", tmp_path / "app", git=False)
+    pyproject = app / "pyproject.toml"
+    text = pyproject.read_text()
+    preload = 'preload = ["psycopg", "structlog"]'
+    assert preload in text
+    pyproject.write_text(text.replace(preload, 'preload = ["psycopgg", "structlog"]'))
+    code, verdict, err = _run_json(app)
+    assert code == 2, (verdict.get("diagnosis"), err[-3000:])
+    assert verdict["diagnosis"]["class"] == "config.invalid"
+    assert "psycopgg" in verdict["diagnosis"]["cause"]
+    assert [p["name"] for p in verdict["phases"]] == ["config"]
     assert processes_of(verdict["run_id"]) == []
