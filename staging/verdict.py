@@ -10,9 +10,12 @@ from typing import Any
 
 from staging import __version__
 from staging.context import RunContext
+from staging.gate.coverage import Coverage
 from staging.runner import RunOutcome
 
-SCHEMA = 1
+# 2: `coverage` (what the run covered) and `tree.excluded_tracked`; the gate refuses to
+# open on a verdict without coverage, since it cannot tell a partial run from a full one.
+SCHEMA = 2
 
 
 def build_verdict(ctx: RunContext, outcome: RunOutcome) -> dict[str, Any]:
@@ -33,11 +36,8 @@ def build_verdict(ctx: RunContext, outcome: RunOutcome) -> dict[str, Any]:
         "backend": env.backend_name if env else None,
         "backend_reason": env.backend_reason if env else None,
         "versions": env.versions() if env else {},
-        "tree": (
-            {"hash": ctx.tree.hash, "commit": ctx.tree.commit, "dirty": ctx.tree.dirty}
-            if ctx.tree
-            else None
-        ),
+        "tree": _tree(ctx),
+        "coverage": coverage(ctx).to_dict(),
         "phases": phases,
         "pipelines": [
             {
@@ -63,6 +63,29 @@ def build_verdict(ctx: RunContext, outcome: RunOutcome) -> dict[str, Any]:
     }
     redacted: dict[str, Any] = ctx.redactor.value(jsonable(verdict))
     return redacted
+
+
+def coverage(ctx: RunContext) -> Coverage:
+    configured = [p.name for p in ctx.loaded.config.pipelines] if ctx.loaded else []
+    return Coverage.of_run(
+        configured,
+        [p.name for p in ctx.pipelines],
+        {r.name: r.status.value for r in ctx.results},
+        requested=ctx.options.pipelines,
+    )
+
+
+def _tree(ctx: RunContext) -> dict[str, Any] | None:
+    if ctx.tree is None:
+        return None
+    return {
+        "hash": ctx.tree.hash,
+        "commit": ctx.tree.commit,
+        "dirty": ctx.tree.dirty,
+        # Tracked files left out of the hash and the copy (the delivered settings path):
+        # named, so a deploy that ships one of them is not a surprise.
+        "excluded_tracked": list(ctx.tree.excluded_tracked),
+    }
 
 
 def jsonable(value: Any) -> Any:

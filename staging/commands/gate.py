@@ -2,7 +2,9 @@
 
 Exit 0 when open (or CMD's own exit code when a command follows), 1 when closed, 2 on a
 usage or config error, 127 when CMD is not found. The decision goes to stderr so the
-deploy command's stdout stays its own.
+deploy command's stdout stays its own. Signatures are required whenever
+`STAGING_GATE_KEY` is set (`--allow-unsigned` is the escape; `--require-signature`
+also closes the gate when the key is missing).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from staging.gate import VerdictStore, app_dir_of, decide, gate_key
+from staging.gate import VerdictStore, decide, gate_key
 from staging.gate.signing import KEY_ENV
+from staging.gate.store import gate_target
 from staging.state import ensure_state_dir
 
 CLOSED = 1
@@ -30,10 +33,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "e.g. `staging gate -- flyctl deploy`.",
     )
     p.add_argument("--project", type=Path, default=Path("."), help="dir with pyproject.toml")
-    p.add_argument(
+    signatures = p.add_mutually_exclusive_group()
+    signatures.add_argument(
         "--require-signature",
         action="store_true",
-        help=f"reject verdicts not signed with {KEY_ENV} (set the same key where staging runs)",
+        help=f"reject verdicts not signed with {KEY_ENV} (the default whenever {KEY_ENV} "
+        "is set; with this flag, an unset key closes the gate too)",
+    )
+    signatures.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help=f"accept an unsigned verdict even though {KEY_ENV} is set (a signature that "
+        "does not verify still closes the gate)",
     )
     # Not "command": the top-level parser keeps the subcommand's name under that dest.
     p.add_argument(
@@ -55,24 +66,38 @@ def run(args: argparse.Namespace) -> int:
         command = command[1:]
     from staging.workspace import changed_files, tree_hash
 
-    app_dir = app_dir_of(args.project)
+    app_dir, settings_path = gate_target(args.project)
     # The tree hash must not see the store itself, even when it arrived without its
     # `.gitignore` (a CI artifact downloaded into a fresh checkout).
     ensure_state_dir(app_dir)
-    tree = tree_hash(app_dir)
+    tree = tree_hash(app_dir, settings_path)
     decision = decide(
         VerdictStore(app_dir),
         tree,
         key=gate_key(),
-        require_signature=args.require_signature,
+        require_signature=_signature_policy(args),
         changed_files=lambda old, new: changed_files(app_dir, old, new),
     )
     _say(decision.render())
+    if tree.excluded_tracked:
+        _say(
+            "  note: tracked but not part of this tree (the delivered settings path, which "
+            f"staging writes itself): {', '.join(tree.excluded_tracked)}"
+        )
     if not decision.open:
         return CLOSED
     if not command:
         return 0
     return run_command(command)
+
+
+def _signature_policy(args: argparse.Namespace) -> bool | None:
+    """True/False when a flag says so; None = required exactly when the key is set."""
+    if args.require_signature:
+        return True
+    if getattr(args, "allow_unsigned", False):
+        return False
+    return None
 
 
 def run_command(command: list[str]) -> int:

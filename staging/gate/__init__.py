@@ -3,16 +3,26 @@
 - `store`: the verdict store under `.staging/` (verdicts by tree hash, last green, runs)
 - `signing`: HMAC-SHA256 over a canonical JSON of a verdict, keyed by `STAGING_GATE_KEY`
 - `decide`: the decision (open, or closed with the reason) for one tree
+- `coverage`: what a run covered (pipelines configured and run, replay, checks)
 """
 
 from __future__ import annotations
 
+from staging.gate.coverage import Coverage
 from staging.gate.decide import GateDecision, GateState, decide, describe_tree
 from staging.gate.signing import KEY_ENV, SignatureState, gate_key, sign, verify
-from staging.gate.store import RunSummary, StoreError, VerdictStore, app_dir_of
+from staging.gate.store import (
+    RunSummary,
+    StoreError,
+    VerdictStore,
+    app_dir_of,
+    gate_target,
+    is_conclusive,
+)
 
 __all__ = [
     "KEY_ENV",
+    "Coverage",
     "GateDecision",
     "GateState",
     "RunSummary",
@@ -23,6 +33,8 @@ __all__ = [
     "decide",
     "describe_tree",
     "gate_key",
+    "gate_target",
+    "is_conclusive",
     "sign",
     "verify",
 ]

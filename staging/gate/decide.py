@@ -2,8 +2,11 @@
 
 Checked in order, first match closes: a signature required but no key to check it; no
 verdict for this tree; a signature that does not verify (always fatal, required or not);
-an unsigned verdict under `--require-signature`; a verdict whose own tree hash is not
-this tree (copied by hand); a verdict that did not pass.
+an unsigned verdict while signatures are required (by default whenever
+`STAGING_GATE_KEY` is set: a key that exists but is not asked for would let a verdict
+written by hand through); a verdict whose own tree hash is not this tree (copied by
+hand); a verdict that did not pass; a pass that did not cover every configured
+pipeline, replay and checks (`--pipeline NAME`), or does not say what it covered.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from staging.gate.coverage import Coverage
 from staging.gate.signing import KEY_ENV, SignatureState, verify
 from staging.gate.store import StoreError, VerdictStore
 
@@ -41,6 +45,7 @@ class GateState(enum.StrEnum):
     UNSIGNED = "unsigned"
     MISMATCH = "mismatch"
     RUN_FAILED = "run-failed"
+    PARTIAL = "partial-run"
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,14 @@ def decide(
     tree: Tree,
     *,
     key: bytes | None,
-    require_signature: bool = False,
+    require_signature: bool | None = None,
     changed_files: ChangedFiles | None = None,
 ) -> GateDecision:
+    """`require_signature`: True/False forces it; None (the default) = required iff a key is set."""
     code = describe_tree(tree)
+    implied = require_signature is None
+    if implied:
+        require_signature = key is not None
     if require_signature and key is None:
         return GateDecision(
             GateState.NO_KEY,
@@ -112,12 +121,18 @@ def decide(
             verdict=verdict,
         )
     if require_signature and signature is not SignatureState.VALID:
+        why = (
+            f"{KEY_ENV} is set, so signatures are required"
+            if implied
+            else ("--require-signature is set")
+        )
+        escape = " (or pass --allow-unsigned to accept unsigned verdicts)" if implied else ""
         return GateDecision(
             GateState.UNSIGNED,
-            f"the verdict for this code is not signed and --require-signature is set ({code})",
+            f"the verdict for this code is not signed and {why} ({code})",
             (f"verdict: {store.verdict_path(tree.hash)}",),
             hint=f"set {KEY_ENV} in the job that runs staging so it signs its verdicts; "
-            "a verdict written by hand must not open the gate",
+            f"a verdict written by hand must not open the gate{escape}",
             verdict=verdict,
         )
     recorded = _dict(verdict.get("tree"))
@@ -144,11 +159,43 @@ def decide(
             hint=str(diagnosis.get("hint") or ""),
             verdict=verdict,
         )
+    partial = _partial(verdict, code, run_id)
+    if partial is not None:
+        return partial
     signed = " (signature verified)" if signature is SignatureState.VALID else ""
     return GateDecision(
         GateState.OPEN,
         f"staging passed for this code ({code}){signed}",
         (f"run {run_id}, finished {verdict.get('finished_at', '?')}",),
+        verdict=verdict,
+    )
+
+
+def _partial(verdict: dict[str, Any], code: str, run_id: str) -> GateDecision | None:
+    """Closed when the passing run did not cover everything configured, else None."""
+    coverage = Coverage.from_verdict(verdict)
+    if coverage is None:
+        return GateDecision(
+            GateState.PARTIAL,
+            f"the verdict for this code does not record which pipelines ran ({code})",
+            (f"run {run_id}, verdict schema {verdict.get('schema', '?')}",),
+            hint="it was written by an older staging, which could not tell a partial run "
+            "from a full one; run `staging run` again on exactly this code",
+            verdict=verdict,
+        )
+    if coverage.complete:
+        return None
+    details = [f"run {run_id}: {coverage.summary()}"]
+    if coverage.missing:
+        details.append(f"pipelines not run: {', '.join(coverage.missing)}")
+    if coverage.requested:
+        details.append(f"the run was limited to: {', '.join(coverage.requested)} (--pipeline)")
+    return GateDecision(
+        GateState.PARTIAL,
+        f"the staging run for this code was a partial run ({code})",
+        tuple(details),
+        hint="run `staging run` without --pipeline on exactly this code; "
+        "a pass proves only the pipelines it ran",
         verdict=verdict,
     )
 

@@ -1,8 +1,10 @@
 """The verdict store under `.staging/` in the app dir: what the gate and the reports read.
 
-- `verdicts/<tree-hash>.json`: the newest verdict recorded for exactly that code. A later
-  run of the same tree replaces it, so a failed run shuts the gate again even if an
-  earlier run of that tree passed, and a later green run reopens it.
+- `verdicts/<tree-hash>.json`: the newest conclusive verdict for exactly that code. A
+  later run of the same tree replaces it, so a failed run shuts the gate again even if an
+  earlier run of that tree passed, and a later green run reopens it. Runs that prove
+  nothing about the code (aborted, interrupted) are never recorded here, and a partial
+  pass (`--pipeline NAME`) does not replace a complete pass of the same tree.
 - `last-green.json`: the tree, commit, run and settings snapshot of the last green run,
   the baseline for "what changed since it last worked".
 - `runs/<run-id>/verdict.json`: every run's own verdict (written by `staging run`), listed
@@ -21,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from staging.atomic import write_json
+from staging.config.paths import Boundary
 from staging.errors import ConfigError, StagingError
+from staging.gate.coverage import Coverage
 from staging.gate.signing import sign
 from staging.state import STATE_DIRNAME, ensure_state_dir
+from staging.workspace.files import DEFAULT_SETTINGS_PATH
 
 VERDICTS = "verdicts"
 LAST_GREEN = "last-green.json"
@@ -61,19 +66,50 @@ class RunSummary:
 
 
 def app_dir_of(project: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """The app dir named by `[tool.staging] app_dir` (or `STAGING_APP_DIR`).
+    """The app dir named by `[tool.staging] app_dir` (or `STAGING_APP_DIR`)."""
+    return gate_target(project, environ)[0]
+
+
+def gate_target(project: Path, environ: Mapping[str, str] | None = None) -> tuple[Path, str]:
+    """The app dir and the delivered settings path (`[tool.staging.settings] path`).
 
     Deliberately not the full `load_config`: the gate runs on a deploy machine that
-    need not have the app's interpreter or services configured, and the app dir is all
-    it needs.
+    need not have the app's interpreter or services configured, and these two are all
+    the tree hash needs (the settings path is left out of it, as from the run's copy).
     """
     environ = os.environ if environ is None else environ
     pyproject = project / "pyproject.toml" if project.is_dir() else project
+    table = _staging_table(project, pyproject)
+    value = environ.get("STAGING_APP_DIR") or table.get("app_dir", ".")
+    app_dir = (pyproject.resolve().parent / str(value)).resolve()
+    boundary = Boundary.of_project(pyproject)  # as load_config: never hash around the project
+    if not app_dir.is_relative_to(boundary.root):
+        raise ConfigError(
+            f"tool.staging.app_dir in {pyproject}: the path is outside the project",
+            expected=f"a path inside {boundary.described}",
+            observed=f"{value!r} -> {app_dir}",
+            hint=f"point app_dir at a directory under {boundary.root}",
+        )
+    if not app_dir.is_dir():
+        raise ConfigError(
+            f"tool.staging.app_dir in {pyproject} is not a directory",
+            expected="the app's root, relative to pyproject.toml",
+            observed=f"{value!r} -> {app_dir}",
+            hint='set app_dir to the app\'s root relative to pyproject.toml (usually ".")',
+        )
+    settings = table.get("settings")
+    path = settings.get("path") if isinstance(settings, dict) else None
+    settings_path = environ.get("STAGING_SETTINGS_PATH") or path or DEFAULT_SETTINGS_PATH
+    return app_dir, str(settings_path)
+
+
+def _staging_table(project: Path, pyproject: Path) -> dict[str, Any]:
     if not pyproject.is_file():
         raise ConfigError(
-            f"no pyproject.toml at {pyproject}",
+            f"no pyproject.toml {'in' if project.is_dir() else 'at'} {project.absolute()}",
             expected="a project directory containing pyproject.toml with [tool.staging]",
-            observed=f"{project} ({'a directory' if project.is_dir() else 'not found'})",
+            observed=f"{project.absolute()}: "
+            + ("a directory without pyproject.toml" if project.is_dir() else "not found"),
             hint="pass --project pointing at the directory `staging run` was run against",
         )
     try:
@@ -86,18 +122,7 @@ def app_dir_of(project: Path, environ: Mapping[str, str] | None = None) -> Path:
         ) from exc
     tool = data.get("tool")
     table = tool.get("staging") if isinstance(tool, dict) else None
-    value = environ.get("STAGING_APP_DIR") or (
-        table.get("app_dir", ".") if isinstance(table, dict) else "."
-    )
-    app_dir = (pyproject.resolve().parent / str(value)).resolve()
-    if not app_dir.is_dir():
-        raise ConfigError(
-            f"tool.staging.app_dir in {pyproject} is not a directory",
-            expected="the app's root, relative to pyproject.toml",
-            observed=f"{value!r} -> {app_dir}",
-            hint='set app_dir to the app\'s root relative to pyproject.toml (usually ".")',
-        )
-    return app_dir
+    return table if isinstance(table, dict) else {}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -121,6 +146,36 @@ def _read_json(path: Path) -> dict[str, Any] | None:
             hint=f"delete {path} and run staging again",
         )
     return data
+
+
+NOT_RECORDED = (
+    "gate record: unchanged (an aborted run says nothing about the code; "
+    "the tree keeps its previous record)"
+)
+
+
+def is_conclusive(verdict: Mapping[str, Any]) -> bool:
+    """Whether a verdict says something about the code, and so may become its gate record.
+
+    Only a pass (exit 0) or an app failure (exit 1) does. An aborted run (exit 2: the
+    config, a service lost, a full disk, staging's own bug) or an interrupted one (130,
+    143) proves nothing either way: the tree keeps its previous record, so a Postgres
+    that died mid-run never closes the gate on code that passed.
+    """
+    return verdict.get("status") in ("passed", "failed") and verdict.get("exit_code") in (0, 1)
+
+
+def _partial_pass(verdict: Mapping[str, Any] | None) -> bool:
+    if not verdict or verdict.get("status") != "passed":
+        return False
+    coverage = Coverage.from_verdict(verdict)
+    return coverage is None or not coverage.complete
+
+
+def _complete_pass(verdict: Mapping[str, Any] | None) -> bool:
+    if not verdict or verdict.get("status") != "passed":
+        return False
+    return not _partial_pass(verdict)
 
 
 class VerdictStore:
@@ -151,14 +206,28 @@ class VerdictStore:
         return self.verdicts_dir / f"{tree_hash.replace(':', '-')}.json"
 
     def record(self, verdict: dict[str, Any], *, key: bytes | None = None) -> Path | None:
-        """Store `verdict` as the newest for its tree (signed when `key`); None without a tree."""
+        """Store `verdict` as the newest for its tree (signed when `key`).
+
+        None when it is not stored: no tree, a run that says nothing about the code
+        (`is_conclusive`), or a partial pass over a complete pass of the same tree.
+        """
         tree = verdict.get("tree")
         if not isinstance(tree, dict) or not tree.get("hash"):
             return None
-        ensure_state_dir(self.app_dir)
+        if not is_conclusive(verdict):
+            return None
         path = self.verdict_path(str(tree["hash"]))
+        if _partial_pass(verdict) and _complete_pass(self._current(path)):
+            return None
+        ensure_state_dir(self.app_dir)
         write_json(path, sign(verdict, key) if key else verdict)
         return path
+
+    def _current(self, path: Path) -> dict[str, Any] | None:
+        try:
+            return _read_json(path)
+        except StoreError:
+            return None
 
     def load(self, tree_hash: str) -> dict[str, Any] | None:
         return _read_json(self.verdict_path(tree_hash))
@@ -170,7 +239,8 @@ class VerdictStore:
         self, verdict: dict[str, Any], *, settings: dict[str, Any] | None
     ) -> Path | None:
         tree = verdict.get("tree")
-        if verdict.get("status") != "passed" or not isinstance(tree, dict):
+        # Green means what opens the gate: a partial pass is no baseline for "what changed".
+        if not _complete_pass(verdict) or not isinstance(tree, dict):
             return None
         ensure_state_dir(self.app_dir)
         write_json(

@@ -18,7 +18,7 @@ from typing import Any
 from staging.atomic import write_text
 from staging.context import RunContext
 from staging.gate.signing import gate_key
-from staging.gate.store import VerdictStore
+from staging.gate.store import NOT_RECORDED, VerdictStore, is_conclusive
 from staging.report.changes import (
     Changes,
     ConfigPaths,
@@ -52,7 +52,8 @@ def publish(ctx: RunContext, verdict: dict[str, Any]) -> list[str]:
     redactor = ctx.redactor
     key = gate_key()
     if key is not None:
-        redactor.add(key.decode("utf-8"))
+        # Never printed at all; fragments of a human-chosen key would blank ordinary words.
+        redactor.add(key.decode("utf-8"), fragments=False)
     verdict = redactor.value(_normalised(verdict))
     lines = [f"verdict: {run_dir / 'verdict.json'}"]
 
@@ -80,7 +81,8 @@ def publish(ctx: RunContext, verdict: dict[str, Any]) -> list[str]:
         def record() -> str | None:
             path = store.record(verdict, key=key)
             if path is None:
-                return None
+                # The store never records an aborted run (exit 2) for the tree: say so.
+                return None if is_conclusive(verdict) else NOT_RECORDED
             return f"gate record: {path}{' (signed)' if key else ''}"
 
         step("the gate record", record)

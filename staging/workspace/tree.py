@@ -6,6 +6,9 @@ For a git repository the hash is a real git tree id: the deployable files (see
 the app's subtree into the object database, so a later run can diff against it. The
 developer's real index is never read for writing nor written. Outside git the hash is
 a sha256 over sorted (path, mode, content) and cannot be diffed.
+
+Both follow `files.py`'s rule, with the same delivered settings path as the copy, so
+the hash is of exactly what runs: pass the app's `[tool.staging.settings] path`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from staging.workspace.files import Listing, is_excluded, list_deployable
+from staging.workspace.files import (
+    DEFAULT_SETTINGS_PATH,
+    Listing,
+    is_excluded,
+    list_deployable,
+)
 from staging.workspace.git import GitError, GitRepo, find_repo, run_git
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -32,13 +40,14 @@ class TreeInfo:
     dirty: bool
     files: int
     kind: str = "git"  # "git": a git tree id; "files": sha256 of a directory outside git
+    excluded_tracked: tuple[str, ...] = ()  # tracked files left out (the settings path)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def tree_hash(app_dir: Path) -> TreeInfo:
-    listing = list_deployable(Path(app_dir))
+def tree_hash(app_dir: Path, settings_path: str | None = DEFAULT_SETTINGS_PATH) -> TreeInfo:
+    listing = list_deployable(Path(app_dir), settings_path)
     if listing.repo is None:
         digest = _sha256_tree(Path(app_dir), listing.files)
         return TreeInfo(
@@ -66,10 +75,18 @@ def _git_tree(app_dir: Path, repo: GitRepo, listing: Listing) -> TreeInfo:
             tree = empty.decode().strip()
     commit = _rev(app_dir, "HEAD")
     head_tree = _rev(app_dir, f"HEAD:{repo.prefix.rstrip('/')}" if repo.prefix else "HEAD^{tree}")
+    # Left-out tracked files differ from HEAD by construction; that is not a change.
     dirty = head_tree is None or any(
-        not is_excluded(change.split(" ", 1)[1]) for change in _diff_names(repo, head_tree, tree)
+        not is_excluded(change.split(" ", 1)[1], listing.settings_path)
+        for change in _diff_names(repo, head_tree, tree)
     )
-    return TreeInfo(hash=tree, commit=commit, dirty=dirty, files=len(listing.files))
+    return TreeInfo(
+        hash=tree,
+        commit=commit,
+        dirty=dirty,
+        files=len(listing.files),
+        excluded_tracked=tuple(listing.excluded_tracked),
+    )
 
 
 def _rev(app_dir: Path, spec: str) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from staging.commands import gate
+from staging.gate.coverage import Coverage
 from staging.gate.store import VerdictStore
 from staging.workspace import TreeInfo, tree_hash
 
@@ -58,7 +59,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield repo
 
 
-def _verdict(tree: TreeInfo, status: str, run_id: str) -> dict[str, Any]:
+def _verdict(
+    tree: TreeInfo, status: str, run_id: str, ran: tuple[str, ...] = ("tiny", "tiny-2")
+) -> dict[str, Any]:
     diagnosis = None
     if status != "passed":
         diagnosis = {
@@ -67,10 +70,13 @@ def _verdict(tree: TreeInfo, status: str, run_id: str) -> dict[str, Any]:
             "evidence": [],
             "hint": "check env_file",
         }
+    coverage = Coverage.of_run(("tiny", "tiny-2"), ran, {"replay": "skipped", "checks": "passed"})
     return {
-        "schema": 1,
+        "schema": 2,
         "run_id": run_id,
         "status": status,
+        "exit_code": 0 if status == "passed" else 1,
+        "coverage": coverage.to_dict(),
         "started_at": "2025-01-01T00:00:00+00:00",
         "finished_at": "2025-01-01T00:01:00+00:00",
         "tree": {"hash": tree.hash, "commit": tree.commit, "dirty": tree.dirty},
@@ -81,8 +87,15 @@ def _verdict(tree: TreeInfo, status: str, run_id: str) -> dict[str, Any]:
     }
 
 
-def record(app: Path, status: str, run_id: str = "run-1", key: str | None = None) -> None:
-    verdict = _verdict(tree_hash(app), status, run_id)
+def record(
+    app: Path,
+    status: str,
+    run_id: str = "run-1",
+    key: str | None = None,
+    ran: tuple[str, ...] = ("tiny", "tiny-2"),
+    settings_path: str = ".env",
+) -> None:
+    verdict = _verdict(tree_hash(app, settings_path), status, run_id, ran)
     store = VerdictStore(app)
     store.record(verdict, key=key.encode() if key else None)
     if status == "passed":
@@ -211,3 +224,71 @@ def test_the_real_command_line(app: Path) -> None:
     opened = subprocess.run([*argv, *deploy], env=env, capture_output=True, text=True)
     assert (opened.returncode, opened.stdout) == (7, "deploying\n")
     assert "OPEN" in opened.stderr
+
+
+def test_key_set_no_flag_and_an_unsigned_edited_verdict_closes(
+    app: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: with STAGING_GATE_KEY set, signatures are required by default."""
+    record(app, "failed", key=KEY)
+    path = VerdictStore(app).verdict_path(tree_hash(app).hash)
+    verdict = json.loads(path.read_text())
+    del verdict["signature"]
+    verdict.update(status="passed", exit_code=0, diagnosis=None)
+    path.write_text(json.dumps(verdict))
+    monkeypatch.setenv("STAGING_GATE_KEY", KEY)
+    assert staging_gate(app) == 1
+    err = capsys.readouterr().err
+    assert "not signed and STAGING_GATE_KEY is set" in err and "--allow-unsigned" in err
+    assert KEY not in err
+    # The escape: accept it knowingly. A signature that does not verify is never accepted.
+    assert staging_gate(app, "--allow-unsigned") == 0
+    verdict["signature"] = "hmac-sha256:" + "0" * 64
+    path.write_text(json.dumps(verdict))
+    assert staging_gate(app, "--allow-unsigned") == 1
+
+
+def test_require_signature_and_allow_unsigned_exclude_each_other(app: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        staging_gate(app, "--require-signature", "--allow-unsigned")
+    assert exc.value.code == 2
+
+
+def test_a_partial_run_closes_and_names_the_missing_pipeline(
+    app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record(app, "passed", run_id="part-1", ran=("tiny",))
+    assert staging_gate(app, "--", sys.executable, "-c", "raise SystemExit(9)") == 1
+    err = capsys.readouterr().err
+    assert "partial run: 1 of 2 pipelines" in err and "pipelines not run: tiny-2" in err
+    record(app, "passed", run_id="full-1")
+    assert staging_gate(app) == 0
+
+
+def test_a_tracked_dotfile_is_part_of_the_tree(
+    app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (app / ".env.production").write_text("FEATURE=on\n")
+    _git(app, "add", "-f", ".env.production")
+    _git(app, "commit", "-q", "-m", "production settings")
+    record(app, "passed")
+    assert staging_gate(app) == 0
+    (app / ".env.production").write_text("FEATURE=off\n")
+    assert staging_gate(app) == 1
+    assert "M .env.production" in capsys.readouterr().err
+
+
+def test_the_delivered_settings_path_is_left_out_and_named(
+    app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = app / "pyproject.toml"
+    pyproject.write_text(PYPROJECT + '\n[tool.staging.settings]\npath = "config/app.env"\n')
+    (app / "config").mkdir()
+    (app / "config" / "app.env").write_text("DB_PASSWORD=committed\n")
+    _git(app, "add", "-A")
+    _git(app, "commit", "-q", "-m", "a committed settings file")
+    record(app, "passed", settings_path="config/app.env")
+    assert staging_gate(app) == 0
+    assert "tracked but not part of this tree" in capsys.readouterr().err
+    (app / "config" / "app.env").write_text("DB_PASSWORD=edited\n")
+    assert staging_gate(app) == 0  # staging writes its own file there: not the code

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from staging.gate.coverage import Coverage
+
 
 def make_verdict(
     tree: Any,
@@ -13,6 +15,8 @@ def make_verdict(
     diagnosis: dict[str, Any] | None = None,
     model_config: dict[str, Any] | None = None,
     provenance: list[dict[str, Any]] | None = None,
+    configured: tuple[str, ...] = ("everflow",),
+    ran: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """A verdict shaped like staging.verdict.build_verdict's."""
     if status != "passed" and diagnosis is None:
@@ -22,15 +26,20 @@ def make_verdict(
             "evidence": ["db_password: default (empty)"],
             "hint": 'restore env_file=".env"',
         }
+    ran = configured if ran is None else ran
+    coverage = Coverage.of_run(
+        configured, ran, {"replay": "skipped", "checks": "passed"}, requested=list(ran)
+    )
     return {
-        "schema": 1,
+        "schema": 2,
         "run_id": run_id,
         "status": status,
-        "exit_code": 0 if status == "passed" else 1,
+        "exit_code": {"passed": 0, "failed": 1}.get(status, 2),
         "started_at": "2025-01-01T00:00:00+00:00",
         "finished_at": "2025-01-01T00:01:00+00:00",
         "duration": 60.0,
         "tree": {"hash": tree.hash, "commit": tree.commit, "dirty": tree.dirty},
+        "coverage": coverage.to_dict(),
         "phases": [],
         "pipelines": [],
         "settings": {

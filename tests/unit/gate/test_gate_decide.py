@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,63 @@ def test_signed_verdict_opens_with_require_signature(store: VerdictStore) -> Non
     assert decision.open and "signature verified" in decision.reason
 
 
-def test_unsigned_verdict_rejected_only_when_required(store: VerdictStore) -> None:
+def test_unsigned_verdict_rejected_whenever_a_key_is_set(store: VerdictStore) -> None:
     store.record(make_verdict(NOW))
-    assert decide(store, NOW, key=KEY).open
-    decision = decide(store, NOW, key=KEY, require_signature=True)
-    assert decision.state is GateState.UNSIGNED
+    assert decide(store, NOW, key=None).open  # no key anywhere: nothing to require
+    implied = decide(store, NOW, key=KEY)
+    assert implied.state is GateState.UNSIGNED
+    assert "STAGING_GATE_KEY is set" in implied.reason and "--allow-unsigned" in implied.hint
+    assert decide(store, NOW, key=KEY, require_signature=True).state is GateState.UNSIGNED
+    assert decide(store, NOW, key=KEY, require_signature=False).open  # --allow-unsigned
+
+
+def test_key_set_and_an_unsigned_edited_verdict_closes(store: VerdictStore) -> None:
+    """The issue's case: a red verdict, its signature dropped and its status flipped."""
+    store.record(make_verdict(NOW, "failed"), key=KEY)
+    path = store.verdict_path(NOW.hash)
+    data = json.loads(path.read_text())
+    del data["signature"]
+    data.update(status="passed", exit_code=0, diagnosis=None)
+    path.write_text(json.dumps(data))
+    decision = decide(store, NOW, key=KEY)  # no flag at all
+    assert not decision.open and decision.state is GateState.UNSIGNED
+
+
+def test_partial_run_closes_and_names_the_missing_pipelines(store: VerdictStore) -> None:
+    store.record(make_verdict(NOW, run_id="r1", configured=("greet", "everflow"), ran=("greet",)))
+    decision = decide(store, NOW, key=None)
+    assert decision.state is GateState.PARTIAL and not decision.open
+    text = decision.render()
+    assert "partial run: 1 of 2 pipelines" in text
+    assert "pipelines not run: everflow" in text
+    assert "limited to: greet (--pipeline)" in text
+    assert "without --pipeline" in decision.hint
+
+
+def test_a_run_of_every_pipeline_by_name_is_complete(store: VerdictStore) -> None:
+    store.record(make_verdict(NOW, configured=("greet", "everflow"), ran=("everflow", "greet")))
+    assert decide(store, NOW, key=None).open
+
+
+def test_a_pass_whose_checks_did_not_run_is_partial(store: VerdictStore) -> None:
+    verdict = make_verdict(NOW)
+    verdict["coverage"]["checks"] = "not reached"
+    verdict["coverage"]["complete"] = True  # recomputed from the lists, never trusted
+    store.record(verdict)
+    decision = decide(store, NOW, key=None)
+    assert decision.state is GateState.PARTIAL
+    assert "checks not run" in decision.render()
+
+
+def test_a_verdict_without_coverage_closes(store: VerdictStore) -> None:
+    verdict = make_verdict(NOW, run_id="old")
+    del verdict["coverage"]
+    verdict["schema"] = 1
+    store.verdicts_dir.mkdir(parents=True)
+    store.verdict_path(NOW.hash).write_text(json.dumps(verdict))
+    decision = decide(store, NOW, key=None)
+    assert decision.state is GateState.PARTIAL
+    assert "does not record which pipelines ran" in decision.reason
 
 
 def test_tampered_verdict_rejected_even_when_not_required(store: VerdictStore) -> None:

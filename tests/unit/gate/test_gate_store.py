@@ -8,7 +8,7 @@ from gate_helpers import make_verdict
 
 from staging.errors import ConfigError
 from staging.gate.signing import SignatureState, verify
-from staging.gate.store import StoreError, VerdictStore, app_dir_of
+from staging.gate.store import StoreError, VerdictStore, app_dir_of, gate_target, is_conclusive
 from staging.workspace import TreeInfo
 
 TREE = TreeInfo(hash="a" * 40, commit="c" * 40, dirty=False, files=3)
@@ -103,3 +103,78 @@ def test_app_dir_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.staging]\napp_dir = "missing"\n')
     with pytest.raises(ConfigError, match="not a directory"):
         app_dir_of(tmp_path, {})
+
+
+@pytest.mark.parametrize(
+    ("klass", "exit_code"),
+    [
+        ("config.invalid", 2),
+        ("services.unavailable", 2),
+        ("services.lost", 2),
+        ("environment.unwritable", 2),
+        ("internal.error", 2),
+        ("interrupted", 130),
+        ("interrupted", 143),
+    ],
+)
+def test_an_aborted_or_interrupted_run_keeps_the_previous_record(
+    tmp_path: Path, klass: str, exit_code: int
+) -> None:
+    store = VerdictStore(tmp_path)
+    store.record(make_verdict(TREE, "passed", run_id="green"))
+    aborted = make_verdict(
+        TREE,
+        "aborted",
+        run_id="aborted",
+        diagnosis={"class": klass, "cause": "Postgres exited", "evidence": [], "hint": "h"},
+    )
+    aborted["exit_code"] = exit_code
+    assert not is_conclusive(aborted)
+    assert store.record(aborted) is None
+    kept = store.load(TREE.hash)
+    assert kept is not None and kept["run_id"] == "green"
+
+
+def test_an_aborted_run_of_a_new_tree_records_nothing(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path)
+    assert store.record(make_verdict(TREE, "aborted")) is None
+    assert store.load(TREE.hash) is None
+
+
+def test_a_status_and_exit_code_that_disagree_are_not_conclusive() -> None:
+    odd = make_verdict(TREE, "failed")
+    odd["exit_code"] = 2  # an infrastructure exit, whatever the status says
+    assert not is_conclusive(odd)
+    assert is_conclusive(make_verdict(TREE, "failed")) and is_conclusive(make_verdict(TREE))
+
+
+def test_a_partial_pass_does_not_replace_a_complete_pass(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path)
+    both = ("greet", "everflow")
+    store.record(make_verdict(TREE, run_id="full", configured=both))
+    assert store.record(make_verdict(TREE, run_id="part", configured=both, ran=("greet",))) is None
+    assert store.load(TREE.hash)["run_id"] == "full"  # type: ignore[index]
+    # A partial failure is still a failure of this code; a full pass replaces a partial one.
+    partial_red = make_verdict(TREE, "failed", run_id="red", configured=both, ran=("greet",))
+    assert store.record(partial_red) is not None
+    assert store.record(make_verdict(TREE, run_id="part2", configured=both, ran=("greet",)))
+    assert store.record(make_verdict(TREE, run_id="full2", configured=both)) is not None
+    assert store.load(TREE.hash)["run_id"] == "full2"  # type: ignore[index]
+
+
+def test_gate_target_reads_the_settings_path(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.staging]\napp_dir = "app"\n[tool.staging.settings]\npath = "config/prod.env"\n'
+    )
+    assert gate_target(tmp_path, {}) == ((tmp_path / "app").resolve(), "config/prod.env")
+    assert gate_target(tmp_path, {"STAGING_SETTINGS_PATH": "x.env"})[1] == "x.env"
+    (tmp_path / "pyproject.toml").write_text("[tool.staging]\n")
+    assert gate_target(tmp_path, {})[1] == ".env"
+
+
+def test_a_partial_pass_is_not_the_last_green(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path)
+    partial = make_verdict(TREE, run_id="part", configured=("a", "b"), ran=("a",))
+    assert store.set_last_green(partial, settings=None) is None
+    assert store.set_last_green(make_verdict(TREE, run_id="full"), settings=None) is not None

@@ -65,6 +65,14 @@ def green_verdict(tree: str = "a" * 40, run_id: str = "20250101-000000-aaaaaa") 
         "duration": 30.0,
         "backend": "process",
         "tree": {"hash": tree, "commit": "c" * 40, "dirty": False},
+        # What the run covered: the gate opens only for a complete one.
+        "coverage": {
+            "configured": ["everflow"],
+            "ran": ["everflow"],
+            "replay": "passed",
+            "checks": "passed",
+            "complete": True,
+        },
         "phases": [phase(n, "passed", float(i), 1.0) for i, n in enumerate(names)],
         "pipelines": [
             {

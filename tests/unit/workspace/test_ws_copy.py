@@ -67,6 +67,7 @@ EXPECTED = [
     ".env.example",
     ".gitignore",
     "app.py",
+    "config/.env",  # tracked and not the delivered settings path (.env): deployed
     "link_in",
     "link_out",
     "pkg/mod.py",

@@ -79,9 +79,52 @@ def test_committed_env_file_is_excluded_but_not_dirty(app: Path, git: Git, put: 
     git(app, "commit", "-q", "-m", "oops, a committed .env")
     info = tree_hash(app)
     assert info.dirty is False
-    # The committed .env is in the commit's tree but never in the deployed one.
+    # The committed .env (the delivered settings path) is in the commit's tree but never
+    # in the deployed one, and the tree says so.
     head_tree = git(app, "rev-parse", "HEAD^{tree}").strip()
     assert changed_files(app, info.hash, head_tree) == ["A .env"]
+    assert info.excluded_tracked == (".env",)
+
+
+def test_tracked_dotfiles_are_in_the_hash(app: Path, git: Git, put: Put) -> None:
+    """The issue's case: a tracked `.env.production` changes what production runs."""
+    put(app, ".env.production", "FEATURE=on\n")
+    put(app, ".envrc", "layout python\n")
+    git(app, "add", "-f", ".env.production", ".envrc")
+    git(app, "commit", "-q", "-m", "prod settings")
+    info = tree_hash(app)
+    assert info.hash == git(app, "rev-parse", "HEAD^{tree}").strip()
+    assert info.excluded_tracked == () and info.dirty is False
+    put(app, ".env.production", "FEATURE=off\n")
+    changed = tree_hash(app)
+    assert changed.hash != info.hash and changed.dirty is True
+    assert changed_files(app, info.hash, changed.hash) == ["M .env.production"]
+
+
+def test_only_the_configured_settings_path_is_excluded(app: Path, git: Git, put: Put) -> None:
+    put(app, ".env", "A=1\n")
+    put(app, "secrets/db_password", "s3cret\n")
+    git(app, "add", "-f", ".env", "secrets")
+    git(app, "commit", "-q", "-m", "both")
+    # A secrets dir as the settings path: everything in it is left out, `.env` is deployed.
+    info = tree_hash(app, "secrets")
+    assert info.excluded_tracked == ("secrets/db_password",) and info.dirty is False
+    head_tree = git(app, "rev-parse", "HEAD^{tree}").strip()
+    assert changed_files(app, info.hash, head_tree) == ["A secrets/db_password"]
+    put(app, "secrets/db_password", "other\n")
+    assert tree_hash(app, "secrets").hash == info.hash
+    put(app, ".env", "A=2\n")
+    assert tree_hash(app, "secrets").hash != info.hash
+    # `./secrets/` is the same path; one outside the app excludes nothing.
+    assert tree_hash(app, "./secrets/").excluded_tracked == ("secrets/db_password",)
+    assert tree_hash(app, "../elsewhere.env").excluded_tracked == ()
+
+
+def test_untracked_env_files_stay_out_and_staging_state_too(app: Path, put: Put) -> None:
+    clean = tree_hash(app)
+    put(app, ".env.local", "DB_PASSWORD=mine\n")  # not ignored by this repo's .gitignore
+    put(app, ".staging/runs/r1/verdict.json", "{}")
+    assert tree_hash(app) == clean
 
 
 def test_the_real_index_and_git_dir_are_untouched(app: Path, put: Put) -> None:
