@@ -59,3 +59,45 @@ def test_extended_copy_masks_more_and_leaves_the_original_alone() -> None:
     assert wider.text(text) == "*** *** ***"
     assert base.text(text) == "*** zzyzx-token-Q9w8e ***"
     assert set(base.secrets) <= set(wider.secrets)
+
+
+PASSWORD = "Zq8v@k:/Lw%#T'\"m 3RbXy"
+
+
+def test_a_dsn_built_on_the_password_keeps_its_public_parts_readable() -> None:
+    r = Redactor([PASSWORD])
+    r.add(f"postgresql://app:{quote(PASSWORD, safe='')}@127.0.0.1:5432/app")
+    line = "worker.started db=app@127.0.0.1:5432/app url=postgresql://app@127.0.0.1:5432/app"
+    assert r(line) == line  # no run of "postgresql://", "127.0.0.1" was taken for a secret
+
+
+def test_a_raw_run_is_masked_to_its_end_in_one_piece() -> None:
+    r = Redactor([PASSWORD])
+    for start, end in ((0, 4), (3, 10), (5, 22), (1, 23)):
+        assert r(f"<{PASSWORD[start:end]}>") == f"<{MASK}>", (start, end)
+    assert r(f"x{PASSWORD[2:5]}y") == f"x{PASSWORD[2:5]}y"  # 3 characters: below the rule
+
+
+def test_fragments_can_be_left_out_and_long_values_are_masked_whole() -> None:
+    r = Redactor()
+    r.add("staging-fake-token-1234", fragments=False)
+    assert r("staging-fake-token-1234 /app/.staging/runs") == "*** /app/.staging/runs"
+    key = "k" * 30 + "-" + "q" * 60  # a long value (key, certificate) is masked whole only
+    r.add(key)
+    assert r(f"{key} kkkk qqqq") == "*** kkkk qqqq"
+
+
+def test_secrets_lists_whole_forms_only() -> None:
+    r = Redactor([PASSWORD])
+    assert PASSWORD in r.secrets and quote(PASSWORD, safe="") in r.secrets
+    assert all(len(s) >= len(PASSWORD) for s in r.secrets)
+
+
+def test_a_very_long_value_is_masked_in_every_form() -> None:
+    # A key file: its hex form is 20,000 characters, one trie chain (no deep recursion).
+    key = (
+        "-----BEGIN KEY-----\n" + "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC/+" * 300 + "\n-----END KEY-----"
+    )
+    r = Redactor([key])
+    for form in (key, key.encode().hex(), quote(key, safe=""), json.dumps(key)[1:-1]):
+        assert r(f"<{form}>") == f"<{MASK}>"

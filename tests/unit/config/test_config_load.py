@@ -163,7 +163,21 @@ def assert_names(err: ConfigError, *needles: str) -> None:
 
 
 def test_missing_pyproject(tmp_path: Path) -> None:
-    assert_names(load_error(tmp_path), str(tmp_path / "pyproject.toml"), "--project")
+    err = load_error(tmp_path)
+    assert_names(err, f"no pyproject.toml in {tmp_path}", "--project")
+    assert err.observed == f"the directory {tmp_path} holds no pyproject.toml"
+
+
+def test_missing_pyproject_named_relative_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 12: "no pyproject.toml at pyproject.toml (observed . (a directory))".
+    monkeypatch.chdir(tmp_path)
+    err = load_error(Path("."))
+    assert str(err).startswith(f"no pyproject.toml in {tmp_path}")
+    assert "(a directory)" not in str(err)
+    err = load_error(Path("nowhere/pyproject.toml"))
+    assert err.observed == f"{tmp_path / 'nowhere' / 'pyproject.toml'} does not exist"
 
 
 def test_no_tool_staging_table(tmp_path: Path) -> None:
@@ -270,3 +284,103 @@ def test_unknown_placeholder_is_a_config_error(tmp_path: Path) -> None:
         "did you mean {postgres.password}",
     )
     assert "pyproject.toml" in str(err)
+
+
+# --- confinement: every path the config names stays inside the project ---
+
+
+def _repo(tmp_path: Path) -> Path:
+    """A git work tree (a `.git` dir is what marks it) with the app in services/worker."""
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "shared").mkdir()
+    app = tmp_path / "repo" / "services" / "worker"
+    app.mkdir(parents=True)
+    return app
+
+
+def _with(key_line: str, section: str = "[tool.staging]") -> str:
+    return FULL.replace(section, f"{section}\n{key_line}", 1)
+
+
+def test_app_dir_above_the_project_is_refused(tmp_path: Path) -> None:
+    # `app_dir = "../../.."` once copied and hashed 36,607 files above the project.
+    project = tmp_path / "a" / "b"
+    project.mkdir(parents=True)
+    err = load_error(write(project, _with('app_dir = "../../.."')))
+    assert_names(
+        err, "tool.staging.app_dir", str(project / "pyproject.toml"), "outside the project"
+    )
+    assert err.expected is not None and str(project) in err.expected
+    assert err.observed == f"'../../..' -> {tmp_path.parent}"
+
+
+def test_app_dir_may_leave_the_pyproject_dir_but_not_the_git_work_tree(tmp_path: Path) -> None:
+    app = _repo(tmp_path)
+    loaded = load_config(write(app, _with('app_dir = "../../shared"')), environ={})
+    assert loaded.app_dir == (tmp_path / "repo" / "shared").resolve()
+
+    err = load_error(write(app, _with('app_dir = "../../.."')))
+    assert err.expected is not None and f"the git work tree {tmp_path / 'repo'}" in err.expected
+
+
+def test_app_dir_through_a_symlink_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    project, outside = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    outside.mkdir()
+    (project / "app").symlink_to(outside)
+    err = load_error(write(project, _with('app_dir = "app"')))
+    assert err.observed == f"'app' -> {outside}"
+
+
+def test_app_dir_from_the_environment_names_its_origin(tmp_path: Path) -> None:
+    err = load_error(write(tmp_path, FULL), environ={"STAGING_APP_DIR": "/"})
+    assert_names(err, "tool.staging.app_dir (from env:STAGING_APP_DIR)", "outside the project")
+
+
+@pytest.mark.parametrize("path", ["../.env", "/run/secrets", "config/../../x.env", "~/.env"])
+def test_settings_path_outside_the_app_is_refused(tmp_path: Path, path: str) -> None:
+    err = load_error(write(tmp_path, _with(f'path = "{path}"', "[tool.staging.settings]")))
+    assert_names(err, "tool.staging.settings.path", "outside the project", str(tmp_path))
+
+
+def test_settings_path_inside_the_app_is_kept_even_when_the_source_is_a_symlink(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "private.env").write_text("X=1\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / ".env").symlink_to(tmp_path / "private.env")
+    # Staging writes settings into its copy of the app, where the developer's link is not.
+    text = _with('app_dir = "app"').replace(
+        "[tool.staging.settings]", '[tool.staging.settings]\npath = "config/../.env"'
+    )
+    loaded = load_config(write(tmp_path, text), environ={})
+    assert loaded.config.settings.path == "config/../.env"
+
+
+@pytest.mark.parametrize(
+    "pattern", ["../../../*.json", "/etc/*.json", "tests/*/../x/*.json", "h/**/../../../*"]
+)
+def test_replay_globs_outside_the_project_are_refused(tmp_path: Path, pattern: str) -> None:
+    app = _repo(tmp_path)
+    text = FULL + f'\n[tool.staging.replay]\nhistories = ["tests/*.json", "{pattern}"]\n'
+    err = load_error(write(app, text))
+    assert_names(err, "tool.staging.replay.histories[1]", "outside the project")
+    assert err.observed is not None and err.observed.startswith(repr(pattern))
+
+
+def test_replay_globs_inside_the_work_tree_are_kept(tmp_path: Path) -> None:
+    app = _repo(tmp_path)
+    patterns = ["tests/histories/*.json", "../../shared/**/*.json", f"{app}/h/*.json"]
+    text = FULL + f"\n[tool.staging.replay]\nhistories = {patterns!r}\n".replace("'", '"')
+    assert load_config(write(app, text), environ={}).config.replay.histories == patterns
+
+
+def test_the_gate_refuses_an_app_dir_outside_the_project_too(tmp_path: Path) -> None:
+    from staging.gate.store import gate_target
+
+    project = tmp_path / "a" / "b"
+    project.mkdir(parents=True)
+    write(project, _with('app_dir = "../.."'))
+    with pytest.raises(ConfigError) as info:
+        gate_target(project, environ={})
+    assert_names(info.value, "tool.staging.app_dir", "outside the project", str(project))
