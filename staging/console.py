@@ -91,11 +91,20 @@ class RunConsole:
         for line in verdict.get("notes", []):
             self._print(escape(self._redact(str(line))))
         color = {"passed": "green", "failed": "red"}.get(status, "yellow")
-        self._print(
-            f"\n[bold {color}]staging {status.upper()}[/bold {color}] in "
-            f"{verdict.get('duration', 0):.1f}s · run {verdict['run_id']} · "
-            f"{escape(str(verdict.get('run_dir', '')))}"
-        )
+        line = f"\n[bold {color}]staging {status.upper()}[/bold {color}] in "
+        line += f"{verdict.get('duration', 0):.1f}s · "
+        if verdict.get("run_dir"):
+            line += f"run {verdict['run_id']} · {escape(str(verdict['run_dir']))}"
+        else:
+            # No run dir (the config did not load): a run id `staging report` cannot find
+            # would only send the reader looking for it.
+            line += "nothing recorded (no run directory was written)"
+        from staging.gate.coverage import partial_line
+
+        partial = partial_line(verdict)  # a pass of a --pipeline subset: the gate stays shut
+        if partial:
+            line += f"\n[bold yellow]{escape(partial)}[/bold yellow]"
+        self._print(line)
 
     def close(self) -> None:
         if self._spinner is not None:

@@ -72,7 +72,7 @@ def replay_phase(ctx: RunContext) -> PhaseResult:
     if report.stderr_tail and ctx.run_dir is not None:
         (ctx.logs_dir / "replay.log").write_text(report.stderr_tail + "\n", encoding="utf-8")
     rows = history_rows(report, app_dir=loaded.app_dir)
-    diagnosis = diagnose(report, app_dir=loaded.app_dir)
+    diagnosis = diagnose(report, app_dir=loaded.app_dir, worker_command=cfg.worker.command)
     if diagnosis is not None:
         return PhaseResult.failed("replay", diagnosis, histories=rows)
     for note in replay_notes(report, app_dir=loaded.app_dir):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from staging.context import RunContext
 from staging.db_errors import is_db_auth_failure
+from staging.evidence import build_evidence, headline_for_cause
+from staging.preflight import credentials_phrase
 from staging.result import Diagnosis, FailureClass, PhaseResult
+from staging.traps import find_trap
 
 
 def _slug(name: str) -> str:
@@ -18,30 +21,38 @@ def setup_phase(ctx: RunContext) -> PhaseResult:
         return PhaseResult.skipped("setup", "no [[tool.staging.setup]] steps")
     done: list[str] = []
     for step in steps:
-        proc = ctx.spawn(f"setup-{_slug(step.name)}", step.command, role="setup")
+        proc = ctx.spawn(f"setup-{_slug(step.name)}", step.command, role="setup", cwd=step.cwd)
         code = proc.wait(timeout=min(step.timeout, max(1.0, ctx.remaining())))
         if code is None:
             proc.stop(grace=2)
         ctx.reap(proc)
-        output = proc.output()
+        output = proc.output(2000)
         if code == 0:
             done.append(step.name)
             continue
-        evidence = tuple(output.splitlines()[-15:])
+        log = ctx.logs_dir / f"setup-{_slug(step.name)}.log"
+        # The exception line decides; a plain tail of the output can cut it off.
+        evidence = build_evidence(output, root=str(ctx.workspace.app), log=str(log))
         shown = " ".join(step.command)
         if code is None:
             cause = f"setup step {step.name!r} ({shown}) did not finish in {step.timeout:g}s"
         else:
-            cause = f"setup step {step.name!r} ({shown}) exited with code {code}"
+            cause = f"setup step {step.name!r} ({shown}) failed with exit code {code}"
+        cause += headline_for_cause(output)
+        trap = find_trap(output)
+        if trap is not None:
+            cause += f"; {trap.cause}"
         if is_db_auth_failure(output):
             return PhaseResult.failed(
                 "setup",
                 Diagnosis(
                     FailureClass.DB_AUTH_FAILED,
                     cause + ": Postgres rejected the app's credentials",
-                    hint="the app connected with a user/password that is not the one staging "
-                    "delivered; check how the settings class reads DB_PASSWORD and how the "
-                    "DSN is built (escaping)",
+                    hint=trap.hint
+                    if trap
+                    else "the app connected with a user/password that is not the one staging "
+                    f"delivered; check {credentials_phrase(ctx.probe, ctx.rendered_env)} "
+                    "and how the DSN is built (escaping)",
                     evidence=evidence,
                 ),
             )
@@ -50,8 +61,9 @@ def setup_phase(ctx: RunContext) -> PhaseResult:
             Diagnosis(
                 FailureClass.SETUP_FAILED,
                 cause,
-                hint=f"run it by hand against `staging up` to reproduce; full output in "
-                f"{ctx.logs_dir / f'setup-{_slug(step.name)}.log'}",
+                hint=f"{trap.hint}; full output in {log}"
+                if trap
+                else f"run it by hand against `staging up` to reproduce; full output in {log}",
                 evidence=evidence,
             ),
         )

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from staging.evidence import build_evidence, last_traceback
 from staging.replay.probe import HistoryResult, ReplayReport
 from staging.result import Diagnosis, FailureClass
+from staging.temporal.sandbox import sandbox_hint
 
 # The primary failure when several histories fail: the code's fault before the input's.
 _PRECEDENCE = ("nondeterminism", "unregistered", "task_failed", "unreadable")
+_BLOCKED = re.compile(r"Cannot access (?P<name>[\w.]+) from inside a workflow")
 _REEXPORT = "temporal workflow show -w WORKFLOW_ID --output json > FILE (or the UI's Download)"
 
 
-def diagnose(report: ReplayReport, *, app_dir: Path, strict: bool = False) -> Diagnosis | None:
-    """None when every history replays (a divergence at a closed workflow's end is a note)."""
+def diagnose(
+    report: ReplayReport,
+    *,
+    app_dir: Path,
+    strict: bool = False,
+    worker_command: Sequence[str] = (),
+) -> Diagnosis | None:
+    """None when every history replays (a divergence at a closed workflow's end is a note).
+
+    `worker_command` (the configured one) is named in the hint when the app's code fails.
+    """
     if not report.ok:
-        return _probe_failure(report)
+        return _probe_failure(report, worker_command)
     failed = [h for h in report.histories if not h.ok and (strict or not h.at_close)]
     if not failed:
         return None
@@ -57,6 +72,22 @@ def diagnose(report: ReplayReport, *, app_dir: Path, strict: bool = False) -> Di
             f"change as a new workflow type); {reproduce}",
             evidence=tuple(evidence),
         )
+    sandbox = _sandbox_violation(first, report, app_dir)
+    if sandbox is not None:
+        blocked, where = sandbox
+        at = f" at {where.split(' in ', 1)[0]}" if where else ""
+        # The exception and the workflow's own line lead; the history facts follow.
+        lead: tuple[str, ...] = ()
+        if where:
+            lead = (f"RestrictedWorkflowAccessError: Cannot access {blocked}", f"at {where}")
+        return Diagnosis(
+            FailureClass.REPLAY_NONDETERMINISM,
+            f"{who}: the workflow code now fails while replaying it: Temporal's workflow "
+            f"sandbox blocked {blocked}{at}",
+            hint=f"{sandbox_hint(blocked)}; running workflows would be stuck retrying that "
+            f"workflow task; {reproduce}",
+            evidence=(*lead, *evidence),
+        )
     return Diagnosis(
         FailureClass.REPLAY_NONDETERMINISM,
         f"{who}: the workflow code now fails while replaying it: {first.message}",
@@ -64,6 +95,32 @@ def diagnose(report: ReplayReport, *, app_dir: Path, strict: bool = False) -> Di
         f"stuck retrying that workflow task; {reproduce}",
         evidence=tuple(evidence),
     )
+
+
+def _sandbox_violation(
+    h: HistoryResult, report: ReplayReport, app_dir: Path
+) -> tuple[str, str] | None:
+    """(what the sandbox blocked, the workflow's `file:line in func: code`) at replay.
+
+    The replay result carries only the message; the SDK logged the workflow task's
+    traceback to the probe's stderr, where the workflow's own frame is.
+    """
+    match = _BLOCKED.search(h.message)
+    if match is None:
+        return None
+    blocked = match["name"].removesuffix(".__call__")
+    tb = last_traceback(report.stderr_tail)
+    frames = tb.app_frames() if tb is not None and blocked in tb.root.message else []
+    if not frames:
+        return blocked, ""
+    frame = frames[0]
+    # The probe ran in the workspace copy: name the file as the app has it.
+    parts = Path(frame.file).parts
+    rel = next(
+        (Path(*parts[i:]) for i in range(1, len(parts)) if (app_dir / Path(*parts[i:])).is_file()),
+        None,
+    )
+    return blocked, replace(frame, file=rel.as_posix()).render() if rel else frame.render()
 
 
 def replay_notes(report: ReplayReport, *, app_dir: Path, strict: bool = False) -> list[str]:
@@ -126,9 +183,10 @@ def _history_evidence(h: HistoryResult, app_dir: Path) -> list[str]:
     return lines
 
 
-def _probe_failure(report: ReplayReport) -> Diagnosis:
+def _probe_failure(report: ReplayReport, worker_command: Sequence[str] = ()) -> Diagnosis:
     stage, kind, message = report.error_stage, report.error_type, report.error_message
-    evidence = [line for line in report.traceback if line.strip()][-15:]
+    trace = "\n".join(report.traceback)
+    evidence = list(build_evidence(trace)) if trace.strip() else []
     if not evidence and report.stderr_tail:
         evidence = ["output:", *report.stderr_tail.splitlines()[-10:]]
     if stage == "temporalio" or kind == "ProbeNotStarted":
@@ -149,11 +207,12 @@ def _probe_failure(report: ReplayReport) -> Diagnosis:
         )
     if stage in ("import", "replay") or kind == "ProbeTimeout":
         doing = "importing the app's workflow code" if stage != "replay" else "building a Replayer"
+        command = f"`{' '.join(worker_command)}`" if worker_command else "the worker command"
         return Diagnosis(
             FailureClass.WORKER_CRASHED,
             f"{doing} for the replay failed: {kind}: {message}",
             hint="the worker imports the same code and would fail the same way; run "
-            "`python -m <worker module>` in the app dir to reproduce",
+            f"{command} in the app dir to reproduce",
             evidence=tuple(evidence),
         )
     return Diagnosis(

@@ -10,6 +10,7 @@ workflow of the throwaway namespace after a pipeline's trigger ended.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,10 @@ from staging.db_errors import (
     mentions_dsn_escaping,
     scrub_dsn_fragments,
 )
+from staging.evidence import Frame, frames_in
 from staging.result import Diagnosis, FailureClass
+from staging.temporal.sandbox import sandbox_hint
+from staging.traps import find_trap
 
 # A hand-built or hostile proto could nest causes without end; real chains are short.
 _MAX_DEPTH = 32
@@ -58,8 +62,10 @@ class RootCause:
     stack_trace: str = ""
 
     def summary(self) -> str:
+        """One line: a multi-line message (psycopg's SQL excerpt) stays in the evidence."""
         where = f" in activity {self.activity_type}" if self.activity_type else ""
-        return f"{self.type}{where}: {self.message}"
+        first = next(iter(self.message.strip().splitlines()), "")
+        return f"{self.type}{where}: {first}"
 
     def text(self) -> str:
         """Everything a classifier may look at: chain, message and stack trace."""
@@ -152,6 +158,49 @@ def root_cause(failure: Failure, *, activity_type: str | None = None) -> RootCau
 
 # --- classifying evidence ------------------------------------------------------------
 
+_UNREGISTERED = re.compile(
+    r"(?P<what>Workflow class|Activity function) (?P<name>\S+)(?: for workflow \S+)? is not "
+    r"registered on this worker, (?:available (?:workflows|activities): (?P<known>.*)|no "
+    r"available activities)"
+)
+_SANDBOX_BLOCKED = re.compile(r"Cannot access (?P<name>[\w.]+) from inside a workflow")
+
+
+def _unregistered(cause: RootCause, subject: str, task_queue: str) -> Diagnosis | None:
+    """The worker polls the queue but lacks the type: not a retry worth waiting for."""
+    match = _UNREGISTERED.search(cause.message)
+    if match is None:
+        return None
+    kind = "workflow type" if match["what"] == "Workflow class" else "activity"
+    queue = f"task queue {task_queue!r}" if task_queue else "the task queue"
+    known = (match["known"] or "").strip() or "none"
+    where = subject.split(" failed ", 1)[0].removeprefix("the workflow task of ")
+    return Diagnosis(
+        failure_class=FailureClass.PIPELINE_FAILED,
+        cause=f"{kind} {match['name']} is not registered on the worker of {queue}; "
+        f"registered: {known} (seen on {where})",
+        hint=f"register {match['name']} in the Worker(...) that polls {queue} "
+        f"({'workflows' if kind == 'workflow type' else 'activities'}=[...]), or start one of "
+        f"the registered types",
+        evidence=tuple(line for line in cause.chain if line),
+    )
+
+
+def _runtime_sandbox(cause: RootCause) -> tuple[str, Frame | None] | None:
+    """(what the sandbox blocked, the workflow's frame) for a run-time violation."""
+    match = _SANDBOX_BLOCKED.search(cause.message)
+    if match is None and cause.type != "RestrictedWorkflowAccessError":
+        return None
+    blocked = match["name"].removesuffix(".__call__") if match else "a restricted call"
+    app = [f for f in frames_in(cause.stack_trace) if f.kind == "app"]
+    return blocked, (app[-1] if app else None)
+
+
+def _first_sentence(line: str) -> str:
+    # temporalio appends generic passthrough advice that does not fit a call in `run`.
+    head, sep, _ = line.partition(" from inside a workflow.")
+    return f"{head} from inside a workflow" if sep else line
+
 
 def _identity(text: str) -> str:
     return text
@@ -164,6 +213,7 @@ def diagnose_cause(
     failure_class: FailureClass = FailureClass.PIPELINE_FAILED,
     extra_evidence: Sequence[str] = (),
     redact: Callable[[str], str] = _identity,
+    task_queue: str = "",
 ) -> Diagnosis:
     """A diagnosis for one root cause; `db.auth_failed` wins whenever Postgres said so.
 
@@ -177,6 +227,26 @@ def diagnose_cause(
     all_text = "\n".join([cause.text(), *extra_evidence])
     escaping = mentions_dsn_escaping(all_text)
     evidence = tuple(clean(line) for line in (*cause.chain, *extra_evidence) if line)
+    unregistered = _unregistered(cause, subject, task_queue)
+    if unregistered is not None:
+        return unregistered
+    sandbox = _runtime_sandbox(cause)
+    if sandbox is not None:
+        blocked, frame = sandbox
+        n = len([line for line in cause.chain if line])
+        at = f" at {frame.where()} (in {frame.func})" if frame else ""
+        # The exception line, then the workflow's own line, then the rest.
+        lead = [_first_sentence(line) for line in evidence[:n]]
+        lead += [clean(f"at {frame.render()}")] if frame else []
+        return Diagnosis(
+            failure_class=failure_class,
+            cause=clean(f"{subject}: Temporal's workflow sandbox blocked {blocked}{at}"),
+            hint=sandbox_hint(blocked),
+            evidence=(*lead, *evidence[n:]),
+        )
+    trap = find_trap(all_text)
+    if trap is not None and not escaping:
+        escaping = f"{trap.cause}: {trap.hint}"
     if is_db_auth_failure(all_text):
         hint = (
             "Postgres rejected the app's credentials: check in the settings preflight where "
@@ -233,7 +303,7 @@ class WorkflowOutcome:
             # The workflow timeout is the symptom; the activity that kept failing is the cause.
             cause = self.activity_failures[-1]
         subject = f"{self.subject()} {self.status.replace('_', ' ')}"
-        return diagnose_cause(cause, subject=subject, redact=redact)
+        return diagnose_cause(cause, subject=subject, redact=redact, task_queue=self.task_queue)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -20,8 +20,10 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from staging.evidence import build_evidence, headline_for_cause
 from staging.result import Diagnosis, FailureClass
 from staging.temporal.sandbox import parse_sandbox_error
+from staging.traps import find_trap
 
 _RPC_TIMEOUT = timedelta(seconds=5)
 _ELSEWHERE_EVERY = 0.5  # how often other candidate queues are checked while waiting
@@ -64,10 +66,12 @@ class PollerResult:
         *,
         returncode: int | None = None,
         redact: Callable[[str], str] = _identity,
+        root: str = "",
     ) -> Diagnosis | None:
         """`worker.sandbox` / `worker.crashed` / `worker.not_polling`; None when ready.
 
-        `worker_output` is the worker's captured stdout+stderr (its tail is evidence).
+        `worker_output` is the worker's captured stdout+stderr (its last exception, or its
+        tail, is evidence); `root` (the workspace) is stripped from the app's file names.
         """
         if self.ready:
             return None
@@ -75,13 +79,18 @@ class PollerResult:
         if self.reason == "exited":
             sandbox = parse_sandbox_error(worker_output)
             if sandbox is not None:
-                return sandbox.diagnosis(redact=redact)
+                return sandbox.diagnosis(redact=redact, root=root)
             code = f" with exit code {returncode}" if returncode is not None else ""
+            cause = f"the worker exited{code} before polling task queue {self.task_queue!r}"
+            cause += headline_for_cause(worker_output)
+            trap = find_trap(worker_output)
             return Diagnosis(
                 failure_class=FailureClass.WORKER_CRASHED,
-                cause=f"the worker exited{code} before polling task queue {self.task_queue!r}",
-                hint="run the worker command locally and fix the error at the end of its output",
-                evidence=tail,
+                cause=redact(f"{cause}; {trap.cause}" if trap else cause),
+                hint=trap.hint
+                if trap
+                else "run the worker command locally and fix the error at the end of its output",
+                evidence=tuple(redact(ln) for ln in build_evidence(worker_output, root=root)),
             )
         hint = (
             f"the worker must poll task queue {self.task_queue!r}: set the worker's "

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from staging.evidence import frame_kind
 from staging.result import Diagnosis, FailureClass
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -27,6 +28,7 @@ _VALIDATION = re.compile(r"Failed validating workflow (?P<wf>[\w.-]+)")
 _ACTIVATION = re.compile(r"Failed activation on workflow (?P<wf>[\w.-]+)")
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)$')
 _PACKAGES_DIR = re.compile(r"[/\\](?:site|dist)-packages[/\\](?P<rel>.+)$")
+_STDLIB_DIR = re.compile(r"/lib/python3\.\d+/(?P<rel>.+)$")
 
 # Workflow-safe replacements for what workflow code most often reaches for.
 _SAFE = (
@@ -58,6 +60,31 @@ class Frame:
         return f"{self.file}:{self.line}"
 
 
+Kind = Literal["import", "call", "direct"]
+
+
+def safe_replacement(blocked: str) -> str | None:
+    """The workflow-safe API for a blocked call (`workflow.uuid4()` for `uuid.uuid4`)."""
+    return next((s for p, s in _SAFE if p.search(blocked)), None)
+
+
+def sandbox_hint(blocked: str) -> str:
+    """The fix for a blocked call made by workflow code itself (at import or at run time)."""
+    safe = safe_replacement(blocked)
+    fix = (
+        f"use {safe} instead of {blocked}"
+        if safe
+        else f"move the call to {blocked} into an activity"
+    )
+    return f"workflow code must be deterministic: {fix}"
+
+
+_NOT_UNSANDBOXED = (
+    "Do not switch the worker to UnsandboxedWorkflowRunner() or pass the workflow's own "
+    "module through: that turns off the determinism checks of the workflow itself"
+)
+
+
 @dataclass(frozen=True)
 class SandboxError:
     blocked: str  # what the sandbox refused, e.g. "random.getrandbits"
@@ -66,56 +93,81 @@ class SandboxError:
     workflow: str | None = None  # the workflow's registered name (its class, usually)
     module: str | None = None  # the third-party import to pass through, e.g. "structlog"
     packages: tuple[str, ...] = ()  # installed packages on the import chain, in order
-    workflow_file: str | None = None
-    import_line: str | None = None  # the workflow module's line that started it
+    workflow_file: str | None = None  # the innermost app file on the chain
+    import_line: str | None = None  # its line that started it (an import, or a call)
     location: str | None = None  # file:line of the blocked access
+    kind: Kind = "direct"  # import: a library import; call: a module-level call
+    app_line: int | None = None  # line number of `import_line` in `workflow_file`
+    importer: str | None = None  # for a call: file:line `code` that imported that app file
+
+    @property
+    def app_where(self) -> str:
+        if not self.workflow_file:
+            return ""
+        line = f":{self.app_line}" if self.app_line else ""
+        code = f" `{self.import_line}`" if self.import_line else ""
+        return f"{self.workflow_file}{line}{code}"
 
     def cause(self) -> str:
         who = f"workflow {self.workflow}" if self.workflow else "a workflow"
         when = "while validating" if self.phase == "validation" else "while running"
         text = f"Temporal's workflow sandbox blocked {self.blocked} {when} {who}"
-        if self.module:
-            text += f": it is reached by importing {self.module!r}"
+        if self.kind == "import" and self.module:
+            text += f": it is reached by importing {self.module!r} at {self.app_where}"
             if len(self.packages) > 1:
                 text += f" ({' -> '.join(self.packages)})"
+        elif self.kind == "call":
+            text += (
+                f": {self.app_where} calls it at import time (a module-level call, not an import)"
+            )
+            if self.importer:
+                text += f", and that module is imported by {self.importer}"
         elif self.location:
             text += f" (at {self.location})"
         return text
 
     def hint(self) -> str:
-        blunt = (
-            "UnsandboxedWorkflowRunner() also makes this go away, but it is the blunt fix: "
-            "it switches off every determinism check for all workflows"
-        )
-        if self.module:
-            at = ""
-            if self.import_line and self.workflow_file:
-                at = f" (`{self.import_line}` in {self.workflow_file})"
+        if self.kind == "import" and self.module:
+            where = f" ({self.app_where})" if self.app_where else ""
             return (
-                f"pass {self.module!r} through the sandbox: wrap the import that pulls it in"
-                f"{at} in `with workflow.unsafe.imports_passed_through():`, or build the "
-                f"worker with SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default"
-                f".with_passthrough_modules({self.module!r})). {blunt}"
+                f"pass {self.module!r} through the sandbox: build the worker with "
+                f"workflow_runner=SandboxedWorkflowRunner(restrictions=SandboxRestrictions"
+                f".default.with_passthrough_modules({self.module!r})); or, if only "
+                f"activities use it, move the import{where} into an activity module; or wrap "
+                f"that import in `with workflow.unsafe.imports_passed_through():`. "
+                f"{_NOT_UNSANDBOXED}"
             )
-        safe = next((s for p, s in _SAFE if p.search(self.blocked)), None)
-        fix = f"use {safe} instead" if safe else "move it into an activity"
-        return (
-            f"workflow code must be deterministic: {fix} of {self.blocked}; if the module "
-            f"that calls it is not workflow code, import it inside "
-            f"`with workflow.unsafe.imports_passed_through():`. {blunt}"
-        )
+        if self.kind == "call":
+            importer = f" ({self.importer})" if self.importer else ""
+            return (
+                f"do not run `{self.import_line or 'that code'}` at import time in a module "
+                f"workflow code imports: create it lazily (in a function the worker or an "
+                f"activity calls); or, if the workflow needs that module only for its "
+                f"activities, wrap the import of it{importer} in "
+                f"`with workflow.unsafe.imports_passed_through():`. {_NOT_UNSANDBOXED}"
+            )
+        return f"{sandbox_hint(self.blocked)}. {_NOT_UNSANDBOXED}"
 
-    def diagnosis(self, redact: Callable[[str], str] = lambda s: s) -> Diagnosis:
-        evidence = [f"RestrictedWorkflowAccessError: {self.message}"]
-        if self.import_line and self.workflow_file:
-            evidence.append(f"{self.workflow_file}: {self.import_line}")
+    def diagnosis(self, redact: Callable[[str], str] = lambda s: s, root: str = "") -> Diagnosis:
+        def short(text: str) -> str:
+            return text.replace(root.rstrip("/") + "/", "") if root else text
+
+        # The message's first sentence; the rest is temporalio's generic advice.
+        first = self.message.split(" from inside a workflow.", 1)[0]
+        if first != self.message:
+            first += " from inside a workflow"
+        evidence = [f"RestrictedWorkflowAccessError: {first}"]
+        if self.app_where:
+            evidence.append(f"at {self.app_where}")
+        if self.importer:
+            evidence.append(f"imported by {self.importer}")
         if self.location:
             evidence.append(f"blocked at {self.location}")
         return Diagnosis(
             failure_class=FailureClass.WORKER_SANDBOX,
-            cause=redact(self.cause()),
-            hint=redact(self.hint()),
-            evidence=tuple(redact(e) for e in evidence),
+            cause=redact(short(self.cause())),
+            hint=redact(short(self.hint())),
+            evidence=tuple(redact(short(e)) for e in evidence),
         )
 
 
@@ -151,6 +203,59 @@ def _is_machinery(frame: Frame) -> bool:
     )
 
 
+def _library_module(frame: Frame) -> str | None:
+    """Dotted module of an installed or stdlib frame; None for the app's own files."""
+    if frame_kind(frame.file) == "app":
+        return None
+    if frame.module:
+        return frame.module
+    match = _STDLIB_DIR.search(frame.file.replace("\\", "/"))
+    return match["rel"].removesuffix(".py").replace("/", ".") if match else frame.file
+
+
+@dataclass(frozen=True)
+class _Chain:
+    kind: Kind
+    app: Frame | None  # the innermost app frame
+    importer: Frame | None  # the app frame that imported the app module making a call
+    packages: tuple[str, ...]
+
+
+def _chain(own: list[Frame]) -> _Chain:
+    """Walk the import chain to the innermost app frame and what follows it."""
+    app_idx = [i for i, f in enumerate(own) if _library_module(f) is None]
+    if not app_idx:
+        packages = tuple(dict.fromkeys(m.split(".")[0] for f in own if (m := f.module)))
+        return _Chain("import" if packages else "direct", None, None, packages)
+    last = app_idx[-1]
+    app = own[last]
+    after = own[last + 1 :]
+    # A workflow module installed as a package must never be offered as a passthrough.
+    first_module = next((f.module for f in own if f.func == "<module>"), None)
+    own_package = first_module.split(".")[0] if first_module else None
+    packages = tuple(
+        dict.fromkeys(
+            m.split(".")[0]
+            for f in after
+            if f.func == "<module>" and (m := f.module) and m.split(".")[0] != own_package
+        )
+    )
+    if after and after[0].func == "<module>" and packages:
+        return _Chain("import", app, None, packages)
+    if not after:
+        return _Chain("direct", app, None, ())
+    # The app line runs something at import time; name the import that brought it in.
+    modules = [own[i] for i in app_idx if own[i].func == "<module>"]
+    outer = [f for f in modules if f.file != app.file]
+    return _Chain("call", app, outer[-1] if outer else None, ())
+
+
+def _short_where(frame: Frame) -> str:
+    """`rich/style.py:22` for an installed package's file: the venv's path says nothing."""
+    match = _PACKAGES_DIR.search(frame.file)
+    return f"{match['rel']}:{frame.line}" if match else frame.where()
+
+
 def parse_sandbox_error(worker_output: str) -> SandboxError | None:
     """The sandbox failure in a worker's output, or None if there is none."""
     if not any(marker in worker_output for marker in _MARKERS):
@@ -174,20 +279,21 @@ def parse_sandbox_error(worker_output: str) -> SandboxError | None:
     # Without a printed exception line (a failure inside a log record) take every frame.
     frames = _frames_before(lines, exc_index if exc_index is not None else len(lines))
     own = [f for f in frames if not _is_machinery(f)]
-    location = own[-1].where() if own else None
-
-    modules = [f for f in own if f.func == "<module>"]
-    workflow_frame = modules[0] if modules else None
-    imported = [f for f in modules[1:] if f.module]
-    packages = tuple(dict.fromkeys(f.module.split(".")[0] for f in imported if f.module))
+    location = _short_where(own[-1]) if own else None
+    chain = _chain(own)
+    app = chain.app if chain.kind != "direct" else None
+    importer = chain.importer
     return SandboxError(
         blocked=blocked,
         message=message,
         phase="validation" if validation else "runtime",
         workflow=workflow,
-        module=packages[0] if packages else None,
-        packages=packages,
-        workflow_file=workflow_frame.file if workflow_frame and packages else None,
-        import_line=(workflow_frame.code or None) if workflow_frame and packages else None,
+        module=chain.packages[0] if chain.kind == "import" and chain.packages else None,
+        packages=chain.packages,
+        workflow_file=app.file if app else None,
+        import_line=(app.code or None) if app else None,
         location=location,
+        kind=chain.kind,
+        app_line=app.line if app else None,
+        importer=f"{importer.where()} `{importer.code}`" if importer else None,
     )

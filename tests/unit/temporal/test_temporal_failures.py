@@ -33,6 +33,7 @@ from staging.temporal.failures import (
     history_causes,
     root_cause,
 )
+from staging.temporal.watch import StuckActivity
 from tests.unit.test_db_errors import PASSWORD, libpq_error
 
 AUTH = 'connection failed: FATAL:  password authentication failed for user "app"'
@@ -259,3 +260,100 @@ def test_completed_workflow_has_no_diagnosis() -> None:
     assert not outcome.failed
     assert outcome.diagnosis() is None
     assert outcome.to_dict()["status"] == "completed"
+
+
+# --- issue 12: runtime sandbox violations, unregistered types, known traps -------------
+
+
+def _fixture_stack_trace(case: str) -> str:
+    """The `stack_trace` a real worker logged for a failed workflow task (see fixtures/)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "fixtures" / f"{case}.output.txt").read_text()
+    match = re.search(r'stack_trace: "(.*?)", encoded_attributes', text)
+    assert match is not None
+    return match.group(1).encode().decode("unicode_escape")
+
+
+def _stuck_workflow_task(failure: Failure) -> StuckActivity:
+    return StuckActivity(
+        workflow_id="everflow-1",
+        run_id="r1",
+        workflow_type="EverflowPipeline",
+        activity_type="",
+        activity_id="",
+        attempts=1,
+        cause=root_cause(failure),
+        kind="workflow_task",
+        task_queue="everflow",
+    )
+
+
+def test_runtime_sandbox_violation_names_the_workflows_file_and_line() -> None:
+    failure = Failure(
+        message="Cannot access datetime.datetime.now.__call__ from inside a workflow. If this "
+        "is code from a module not used in a workflow ..., mark the import as pass through.",
+        stack_trace=_fixture_stack_trace("runtime_datetime_now"),
+        application_failure_info=ApplicationFailureInfo(type="RestrictedWorkflowAccessError"),
+    )
+
+    diagnosis = _stuck_workflow_task(failure).diagnosis()
+
+    assert diagnosis.failure_class is FailureClass.PIPELINE_STUCK_RETRYING
+    assert "sandbox blocked datetime.datetime.now at /app/wf_runtime_datetime_now.py:8" in (
+        diagnosis.cause
+    )
+    # The exception line first, then the workflow's own line with its code.
+    assert diagnosis.evidence[0].startswith("RestrictedWorkflowAccessError: Cannot access")
+    assert diagnosis.evidence[1] == (
+        "at /app/wf_runtime_datetime_now.py:8 in run: return str(datetime.datetime.now())"
+    )
+    assert "workflow.now()" in diagnosis.hint
+
+
+def test_unregistered_workflow_type_is_named_not_reported_as_retrying() -> None:
+    failure = Failure(
+        message="Workflow class EverflowPipelineV2 is not registered on this worker, available "
+        "workflows: EverflowPipeline, PipelineWorkflow",
+        application_failure_info=ApplicationFailureInfo(type="NotFoundError"),
+    )
+
+    diagnosis = _stuck_workflow_task(failure).diagnosis()
+
+    assert diagnosis.failure_class is FailureClass.PIPELINE_FAILED
+    assert diagnosis.cause.startswith(
+        "workflow type EverflowPipelineV2 is not registered on the worker of task queue "
+        "'everflow'; registered: EverflowPipeline, PipelineWorkflow"
+    )
+    assert "keeps retrying" not in diagnosis.cause
+    assert "EverflowPipelineV2" in diagnosis.hint and "'everflow'" in diagnosis.hint
+
+
+def test_unregistered_activity_is_named_with_the_registered_ones() -> None:
+    failure = activity_failure(
+        "load_rows",
+        app_failure(
+            "Activity function load_rows for workflow everflow-1 is not registered on this "
+            "worker, available activities: notify, transform",
+            "NotFoundError",
+        ),
+    )
+
+    diagnosis = diagnose_cause(root_cause(failure), subject="workflow X failed", task_queue="q")
+
+    assert diagnosis.cause.startswith(
+        "activity load_rows is not registered on the worker of task queue 'q'; registered: "
+        "notify, transform"
+    )
+
+
+def test_a_known_trap_explains_the_failure_in_the_hint() -> None:
+    failure = activity_failure(
+        "migrate",
+        app_failure("invalid interpolation syntax in '***' at position 18", "ValueError"),
+    )
+
+    diagnosis = diagnose_cause(root_cause(failure), subject="workflow X failed")
+
+    assert "configparser" in diagnosis.hint and "%%" in diagnosis.hint
