@@ -5,22 +5,31 @@ workspace, under the hermetic environment the app gets. `analyse` turns its repo
 most one `Diagnosis`, first match wins:
 
 1. `settings.load_error`: the class failed to import or validate.
-2. `settings.secret_missing` for a field staging delivered but the class did not take (the
-   `env_file` incident: the cause names the field, its source, the delivered variable, the
-   channel and the model config that explains why).
-3. `settings.egress`: a URL or host that points outside the staging environment.
-4. `settings.secret_missing` for a secret-like or required field staging never delivered.
-5. `config.invalid`: `[tool.staging.settings] required` names a field the class lacks.
+2. `config.invalid`: `[tool.staging.settings] optional` names a field the class lacks (a
+   typo there would otherwise turn into a wrong "secret missing").
+3. A variable staging delivered that no field took (the `env_file` incident, judged by
+   delivery, whatever the field is called): `settings.secret_missing` when it carries a
+   secret (secret-like field or name, a URL with credentials), else `settings.ignored`. The
+   cause names the variable, the field, the channel and why: no env_file, a wrong env_file
+   path, a prefix, delimiter, case or alias mismatch, sources that skip the channel.
+4. `settings.secret_missing` for a delivered secret-like field left empty.
+5. `settings.egress`: a URL or host that points outside the staging environment.
+6. `settings.secret_missing` for a secret-like or required field staging never delivered
+   (by name: staging cannot judge by delivery what it did not deliver). A field whose type
+   admits None with a None default, or listed in `optional`, is not missing.
+7. `config.invalid`: `[tool.staging.settings] required` names a field the class lacks.
 
 The probe redacts values itself; everything put into a Diagnosis passes the redactor too.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 
 from staging import preflight_rules as rules
-from staging.preflight_rules import Channel, Context
+from staging.preflight_names import Names, carries_credentials, fields_named
+from staging.preflight_rules import Context
 from staging.probes import (
     DotenvReport,
     FieldError,
@@ -32,9 +41,9 @@ from staging.probes import (
 )
 from staging.redact import Redactor, is_secret_name
 from staging.result import Diagnosis, FailureClass
+from staging.workspace.delivery import DeliveryStrategy, strategy_for
 
 __all__ = [
-    "Channel",
     "DotenvReport",
     "FieldError",
     "FieldReport",
@@ -42,15 +51,20 @@ __all__ = [
     "ProbeError",
     "ProbeReport",
     "analyse",
+    "credentials_phrase",
     "describe_channel",
     "provenance_table",
     "run_probe",
 ]
 
 
-def describe_channel(delivery: str, path: str) -> str:
+# A type that admits None: `X | None`, `Optional[X]`, `Union[X, None]`.
+_NULLABLE = re.compile(r"\bNone\b|\bOptional\[")
+
+
+def describe_channel(delivery: str, path: str) -> DeliveryStrategy:
     """The `channel` argument of `analyse` for `[tool.staging.settings]` delivery + path."""
-    return delivery if delivery == "environ" else f"{delivery}:{path}"
+    return strategy_for(delivery, path)
 
 
 def analyse(
@@ -59,17 +73,26 @@ def analyse(
     settings_class: str,
     required: Sequence[str],
     delivered: Mapping[str, str],
-    channel: str,
+    channel: DeliveryStrategy | str,
     staging_hosts: Collection[str],
     redactor: Redactor,
+    optional: Sequence[str] = (),
+    config_file: str = "pyproject.toml",
 ) -> Diagnosis | None:
-    """One diagnosis for the preflight phase, or None when the settings are fit to run."""
+    """One diagnosis for the preflight phase, or None when the settings are fit to run.
+
+    `channel` is the delivery strategy staging used (`Delivery.strategy`); a string is the
+    compact `"mode:path"` form of `[tool.staging.settings]` (`"dotenv:.env"`, `"environ"`).
+    """
     # Values staging delivered under secret-like names are secrets even if nobody registered them.
     local = redactor.extended(v for k, v in delivered.items() if is_secret_name(k))
     config = report.model_config or ModelConfigReport()
     short = settings_class.rpartition(":")[2] or settings_class
-    ctx = Context(report, settings_class, short, Channel.parse(channel), delivered, config)
-    diagnosis = _diagnose(ctx, required, staging_hosts)
+    if isinstance(channel, str):
+        mode, _, path = channel.partition(":")
+        channel = strategy_for(mode, path or (".env" if mode == "dotenv" else ""))
+    ctx = Context(report, settings_class, short, channel, delivered, config)
+    diagnosis = _diagnose(ctx, required, optional, staging_hosts, config_file)
     if diagnosis is None:
         return None
     return Diagnosis(
@@ -80,47 +103,73 @@ def analyse(
     )
 
 
-def _diagnose(ctx: Context, required: Sequence[str], hosts: Collection[str]) -> Diagnosis | None:
+def _diagnose(
+    ctx: Context,
+    required: Sequence[str],
+    optional: Sequence[str],
+    hosts: Collection[str],
+    config_file: str,
+) -> Diagnosis | None:
     report = ctx.report
     if not report.ok or report.model_config is None:
         return rules.load_error(ctx)
-    by_name = {f.name: f for f in report.fields}
-    wanted = {r.strip().lower() for r in required if r.strip()}
-    matched: set[str] = set()
-    suspects: list[FieldReport] = []
-    for f in report.fields:
-        keys = {f.name.lower(), *(a.lower() for a in f.aliases), *(n.lower() for n in f.env_names)}
-        matched |= wanted & keys
-        if _parent_unset(f, by_name):
-            continue
-        critical = f.is_secret or is_secret_name(f.name.rsplit(".", 1)[-1]) or bool(wanted & keys)
-        if critical and (f.source == "default" or f.empty):
-            suspects.append(f)
-    # Secrets first: a missing password is the headline, a defaulted host the supporting cast.
-    suspects.sort(key=lambda f: not (f.is_secret or is_secret_name(f.name)))
-    lost = [f for f in suspects if ctx.delivered_for(f)]
-    egress = [f for f in report.fields if rules.points_outside(f, hosts)]
     summary = [ctx.config.summary(), f"sources in priority order: {', '.join(report.sources)}"]
     summary += [f"probe warning: {w}" for w in report.warnings]
+    exempt, unknown_optional = fields_named(report, optional)
+    if unknown_optional:
+        return _unknown_names(ctx, "optional", unknown_optional, config_file, summary)
+    wanted, unknown_required = fields_named(report, required)
+    suspects = _suspects(ctx, wanted, exempt)
+    egress = [f for f in report.fields if rules.points_outside(f, hosts)]
+    lost = ctx.names.lost()
     if lost:
-        # Non-critical fields that also lost their delivered value make the cause obvious.
-        ignored = [f for f in report.fields if f.source == "default" and ctx.delivered_for(f)]
-        return rules.secret_missing(ctx, lost, [*lost, *suspects, *ignored, *egress], summary)
+        return rules.delivery_lost(ctx, lost, [*suspects, *egress], summary)
+    delivered = [f for f in suspects if ctx.delivered_for(f)]
+    if delivered:
+        return rules.secret_missing(ctx, delivered, [*delivered, *egress], summary)
     if egress:
         return rules.egress(ctx, egress, hosts, summary)
     if suspects:
         return rules.secret_missing(ctx, suspects, suspects, summary)
-    unknown = sorted(wanted - matched)
-    if unknown:
-        return Diagnosis(
-            FailureClass.CONFIG_INVALID,
-            cause=f"[tool.staging.settings] required names {', '.join(unknown)}, "
-            f"but {ctx.cls} has no such field",
-            hint="use field names (or their environment variable names) of "
-            f"{ctx.short}: {', '.join(f.name for f in report.fields)}",
-            evidence=tuple(summary),
-        )
+    if unknown_required:
+        return _unknown_names(ctx, "required", unknown_required, config_file, summary)
     return None
+
+
+def _suspects(ctx: Context, wanted: set[str], exempt: set[str]) -> list[FieldReport]:
+    """Secret-like or required fields left at their default or empty, secrets first."""
+    by_name = {f.name: f for f in ctx.report.fields}
+    suspects: list[FieldReport] = []
+    for f in ctx.report.fields:
+        if _parent_unset(f, by_name) or f.name in exempt:
+            continue
+        secret = f.is_secret or is_secret_name(f.name.rsplit(".", 1)[-1])
+        if not (secret or f.name in wanted) or not (f.source == "default" or f.empty):
+            continue
+        if f.name not in wanted and _optional_by_type(f) and not ctx.delivered_for(f):
+            continue
+        suspects.append(f)
+    # A missing password is the headline, a defaulted host the supporting cast.
+    suspects.sort(key=lambda f: not (f.is_secret or is_secret_name(f.name)))
+    return suspects
+
+
+def _optional_by_type(f: FieldReport) -> bool:
+    """`api_key: SecretStr | None = None`, unset: optional by the app's own declaration."""
+    return f.value is None and f.default == "None" and bool(_NULLABLE.search(f.annotation))
+
+
+def _unknown_names(
+    ctx: Context, key: str, unknown: list[str], config_file: str, summary: list[str]
+) -> Diagnosis:
+    return Diagnosis(
+        FailureClass.CONFIG_INVALID,
+        cause=f"{config_file}: [tool.staging.settings] {key} names {', '.join(unknown)}, "
+        f"but {ctx.cls} has no such field",
+        hint=f"use field names (or their environment variable names) of {ctx.short} in "
+        f"[tool.staging.settings] {key}: {', '.join(f.name for f in ctx.report.fields)}",
+        evidence=tuple(summary),
+    )
 
 
 def _parent_unset(f: FieldReport, by_name: Mapping[str, FieldReport]) -> bool:
@@ -131,6 +180,27 @@ def _parent_unset(f: FieldReport, by_name: Mapping[str, FieldReport]) -> bool:
         if parent is not None and parent.value is None:
             return True
     return False
+
+
+def credentials_phrase(report: ProbeReport | None, delivered: Mapping[str, str]) -> str:
+    """How the app reads its database credentials, in its own names, for a hint.
+
+    "how Settings reads DATABASE_URL (field database_url)" for an app with one DSN,
+    "... DB_PASSWORD (field db_password)" for one with parts; generic without a probe.
+    """
+    if report is None or not report.fields:
+        return "how the app's settings class reads the database password"
+    names = Names(report, report.model_config or ModelConfigReport(), delivered)
+    hits: dict[str, str] = {}
+    for var, value in delivered.items():
+        for f in names.readers(var):
+            if "pass" in f.name.lower() or carries_credentials(value):
+                hits.setdefault(var, f.name)
+    if not hits:
+        return "how the app's settings class reads the database password"
+    short = report.settings_class.rpartition(":")[2] or "the settings class"
+    read = ", ".join(f"{var} (field {name})" for var, name in hits.items())
+    return f"how {short} reads {read}"
 
 
 def provenance_table(report: ProbeReport) -> list[dict[str, str]]:

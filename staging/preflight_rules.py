@@ -1,18 +1,19 @@
 """The preflight's rules: what each finding means, worded as a `Diagnosis`.
 
 `staging.preflight.analyse` decides which rule fires (first match wins, see its module
-docstring); each rule here states the cause, the narrowest fix and the evidence. Also the
-`Channel` staging delivered the settings through and the `Context` the rules read.
+docstring); each rule here states the cause, the narrowest fix and the evidence, in the
+app's own names: its fields and the variables they read. The `Context` carries the delivery
+strategy staging used (a structured object, never a display string to re-parse).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from staging.evidence import build_evidence
+from staging.preflight_names import Cause, Names, Reading
 from staging.probes import (
     DotenvReport,
     FieldError,
@@ -23,58 +24,9 @@ from staging.probes import (
 )
 from staging.redact import is_secret_name
 from staging.result import Diagnosis, FailureClass
+from staging.workspace.delivery import DeliveryStrategy, Unread
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-_HUMAN_CHANNEL = re.compile(
-    r"^(?:(?P<dotenv>dotenv file )|(?P<secrets>secrets dir )|(?P<environ>environment variables))"
-    r"(?P<path>.*?)/?(?: \(\d+ (?:variables?|files?)\))?$"
-)
-
-
-@dataclass(frozen=True)
-class Channel:
-    """How staging delivered the settings.
-
-    Accepts the compact form (`"dotenv:.env"`, `"environ"`, `"secrets_dir:run/s"`) and the
-    workspace's human description (`"dotenv file .env (12 variables)"`,
-    `"environment variables (3 variables)"`, `"secrets dir run/s/ (3 files)"`).
-    """
-
-    mode: str  # dotenv | environ | secrets_dir | other
-    path: str = ""
-    text: str = ""
-
-    @classmethod
-    def parse(cls, channel: str) -> Channel:
-        human = _HUMAN_CHANNEL.match(channel.strip())
-        if human:
-            path = human["path"].strip()
-            if human["dotenv"]:
-                return cls("dotenv", path or ".env")
-            if human["secrets"]:
-                return cls("secrets_dir", path)
-            return cls("environ")
-        mode, _, path = channel.partition(":")
-        mode = {"env": "environ", "environment": "environ", "secrets": "secrets_dir"}.get(
-            mode.strip().lower(), mode.strip().lower()
-        )
-        if mode == "dotenv":
-            return cls(mode, path or ".env")
-        if mode in ("environ", "secrets_dir"):
-            return cls(mode, path)
-        return cls("other", "", channel)
-
-    @property
-    def phrase(self) -> str:
-        if self.mode == "dotenv":
-            return f"the dotenv file {self.path}"
-        if self.mode == "environ":
-            return "environment variables"
-        if self.mode == "secrets_dir":
-            return f"the secrets dir {self.path}" if self.path else "the secrets dir"
-        return self.text
 
 
 @dataclass(frozen=True)
@@ -82,29 +34,30 @@ class Context:
     report: ProbeReport
     cls: str  # "pkg.module:Settings"
     short: str  # "Settings"
-    channel: Channel
+    channel: DeliveryStrategy
     delivered: Mapping[str, str]
     config: ModelConfigReport
 
+    @property
+    def names(self) -> Names:
+        return Names(self.report, self.config, self.delivered)
+
     def delivered_for(self, f: FieldReport) -> list[str]:
         """Delivered variables the field reads, by the class's own env-name rules."""
-        names = f.env_names or (self.config.env_prefix + f.name,)
-        delim = self.config.env_nested_delimiter
-        fold = (lambda s: s) if self.config.case_sensitive else str.lower
-        wanted = [fold(n) for n in names]
-        return [
-            var
-            for var in self.delivered
-            if any(
-                fold(var) == n or (delim and fold(var).startswith(n + fold(delim))) for n in wanted
-            )
-        ]
+        return self.names.delivered_for(f)
 
-    def near_misses(self, f: FieldReport) -> list[str]:
-        """Delivered variables that look meant for the field but are not names it reads."""
-        leaf = f.name.rsplit(".", 1)[-1].lower()
-        stems = {leaf, *(a.lower() for a in f.aliases)}
-        return [v for v in self.delivered if any(v.lower().endswith(s) for s in stems)]
+    def unread(self) -> Unread | None:
+        """Why the class never reads the channel staging used, or None when it does."""
+        ch = self.channel
+        if ch.source not in self.report.sources:
+            verb = "are" if ch.mode == "environ" else "is"
+            return Unread(
+                f"{self.short}.settings_customise_sources does not return {ch.source_arg}, "
+                f"so {ch.phrase} {verb} never read",
+                f"return {ch.source_arg} from {self.short}.settings_customise_sources "
+                "(or deliver settings the way production does)",
+            )
+        return ch.unread(self.short, self.config)
 
 
 def _origin(f: FieldReport) -> str:
@@ -145,14 +98,7 @@ def _why(ctx: Context, f: FieldReport) -> tuple[str, str]:
     delivered = ctx.delivered_for(f)
     reads = ", ".join(n.upper() if not cfg.case_sensitive else n for n in f.env_names) or f.name
     if not delivered:
-        near = ctx.near_misses(f)
-        if near:
-            return (
-                f"staging delivered {near[0]} through {ch.phrase}, but the field reads {reads} "
-                f"(env_prefix={cfg.env_prefix!r})",
-                f"name the variable {reads.split(', ')[0]} in [tool.staging.env], or fix "
-                f"env_prefix / the field's alias in {short}",
-            )
+        # A delivered variable meant for it would have been judged first (`delivery_lost`).
         return (
             f"staging delivers nothing for it (no [tool.staging.env] variable named {reads})",
             f'add {reads.split(", ")[0]} = "..." to [tool.staging.env] so the run gets a value '
@@ -168,46 +114,9 @@ def _why(ctx: Context, f: FieldReport) -> tuple[str, str]:
             f"remove the empty value ({f.source_detail or f.source}) or reorder "
             f"{short}.settings_customise_sources",
         )
-    source_name = {"dotenv": "dotenv", "environ": "environment", "secrets_dir": "secrets_dir"}
-    wanted = source_name.get(ch.mode)
-    if wanted and wanted not in ctx.report.sources:
-        arg = {"dotenv": "dotenv_settings", "environ": "env_settings"}.get(ch.mode)
-        arg = arg or "file_secret_settings"
-        return (
-            f"{said}, but {short}.settings_customise_sources does not return {arg}, "
-            f"so {ch.phrase} {'are' if ch.mode == 'environ' else 'is'} never read",
-            f"return {arg} from {short}.settings_customise_sources "
-            "(or deliver settings the way production does)",
-        )
-    if ch.mode == "dotenv":
-        norm = {os.path.normpath(p) for p in cfg.env_files}
-        if not cfg.env_files:
-            return (
-                f"{said}, but {short}.model_config has no env_file, so {ch.path} is never read",
-                f'restore env_file="{ch.path}" in {short}.model_config (or deliver settings '
-                "the way production does: [tool.staging.settings] delivery)",
-            )
-        if os.path.normpath(ch.path) not in norm:
-            return (
-                f"{said}, but {short}.model_config env_file={cfg.env_file!r} does not "
-                f"include {ch.path}",
-                f'point env_file at "{ch.path}" or set [tool.staging.settings] path = '
-                f'"{cfg.env_files[0]}"',
-            )
-    if ch.mode == "secrets_dir" and ch.path:
-        norm = {os.path.normpath(p) for p in cfg.secrets_dirs}
-        if not cfg.secrets_dirs:
-            return (
-                f"{said}, but {short}.model_config has no secrets_dir, so {ch.path} is never read",
-                f'set secrets_dir="{ch.path}" in {short}.model_config (or deliver settings the '
-                "way production does)",
-            )
-        if os.path.normpath(ch.path) not in norm:
-            return (
-                f"{said}, but {short}.model_config secrets_dir={cfg.secrets_dir!r} does not "
-                f"include {ch.path}",
-                f'point secrets_dir at "{ch.path}" or set [tool.staging.settings] path',
-            )
+    unread = ctx.unread()
+    if unread is not None:
+        return f"{said}, but {unread.cause}", unread.hint
     return (
         f"{said}, yet the field did not take it (it reads {reads}; {cfg.summary()})",
         f"check {short}'s env_prefix, aliases and settings_customise_sources against {var}",
@@ -254,23 +163,160 @@ def egress(
     """`settings.egress` for the fields that point outside, headed by `flagged[0]`."""
     first = flagged[0]
     shown = _hostport(first) if first.is_secret else f"{first.value} (host {_hostport(first)})"
-    var = (first.env_names[0] if first.env_names else first.name).upper()
     inside = ", ".join(sorted({"localhost", "127.0.0.1", *hosts}))
     more = [f.name for f in flagged[1:]]
     tail = f" Also outside: {', '.join(more)}." if more else ""
+    why, hint = _egress_why(ctx, first)
     return Diagnosis(
         FailureClass.SETTINGS_EGRESS,
         cause=f"{ctx.cls}: field {first.name} points outside the staging environment: {shown}, "
-        f"from {_origin(first)}.{tail}",
-        hint=f"deliver a staging value for {var} in [tool.staging.env] (a {{capture.NAME}} sink "
-        "for webhooks and notifications, {postgres.*} / {temporal.*} for services); "
-        "staging never talks to production",
+        f"from {_origin(first)}{why}.{tail}",
+        hint=hint,
         evidence=(
             *(_field_line(ctx, f) for f in flagged),
             f"inside the staging environment: {inside}",
             *summary,
         ),
     )
+
+
+_STAGING_VALUES = (
+    "a {capture.NAME} sink for webhooks and notifications, {postgres.*} / {temporal.*} for services"
+)
+
+
+def _egress_why(ctx: Context, f: FieldReport) -> tuple[str, str]:
+    """Why the field holds an outside value (when staging knows) and the fix; never "deliver
+    X" for an X that staging delivered."""
+    delivered = ctx.delivered_for(f)
+    if not delivered:
+        var = ctx.names.shown(f.env_names[0] if f.env_names else f.name)
+        return "", (
+            f"deliver a staging value for {var} in [tool.staging.env] ({_STAGING_VALUES}); "
+            "staging never talks to production"
+        )
+    var = delivered[0]
+    said = f"staging delivered {var} through {ctx.channel.phrase}"
+    if f.source == "default":
+        unread = ctx.unread()
+        cause = unread.cause if unread is not None else "the field did not take it"
+        return (
+            f": {said}, but {cause}, so the default (which points outside) is used",
+            unread.hint if unread is not None else f"check how {ctx.short} reads {var}",
+        )
+    if f.source != ctx.channel.source:
+        return (
+            f": {said}, but the {f.source} source takes precedence",
+            f"stop the {f.source} source from overriding {var} in {ctx.short} "
+            "(settings_customise_sources), or remove the value it holds",
+        )
+    return (
+        f": the value is the one staging delivered for {var}",
+        f"render {var} in [tool.staging.env] from a staging value ({_STAGING_VALUES}) "
+        "instead of a literal production address",
+    )
+
+
+def delivery_lost(
+    ctx: Context, lost: list[Reading], listed: list[FieldReport], summary: list[str]
+) -> Diagnosis:
+    """A delivered variable no field took: `settings.secret_missing` when it carries a secret,
+    else `settings.ignored`. Headed by `lost[0]`; `listed` fields become evidence too."""
+    first = lost[0]
+    f = first.field
+    why, hint = _lost_why(ctx, first)
+    if f is not None and f.source == "default":
+        kind = (
+            " (secret-like)"
+            if f.is_secret or is_secret_name(f.name.rsplit(".", 1)[-1])
+            else " (a URL carrying credentials)"
+            if first.secret
+            else ""
+        )
+        head = f"{ctx.cls}: field {f.name}{kind} resolved from its default ({_shown(f)}): {why}"
+    else:
+        head = f"{ctx.cls}: {why}"
+    # One line each in the evidence; the cause stays one paragraph.
+    more = [r.variable for r in lost[1:]]
+    tail = f" The same holds for {', '.join(more)}." if more else ""
+    alike = sum(1 for r in lost[1:] if r.cause is first.cause and r.field is not None)
+    if alike and first.cause not in (Cause.CHANNEL, Cause.NO_FIELD):
+        hint += f"; the same for the {alike} other variable{'s' if alike > 1 else ''} listed"
+    fields = [r.field for r in lost if r.field is not None]
+    evidence = [_lost_line(ctx, r) for r in lost]
+    evidence += [_field_line(ctx, x) for x in dict.fromkeys(listed) if x not in fields]
+    evidence += summary + [_dotenv_line(d) for d in ctx.report.dotenv]
+    kind_of = (
+        FailureClass.SETTINGS_SECRET_MISSING if first.secret else FailureClass.SETTINGS_IGNORED
+    )
+    return Diagnosis(kind_of, f"{head}.{tail}", hint, tuple(evidence))
+
+
+def _lost_line(ctx: Context, r: Reading) -> str:
+    line = f"{r.variable}: delivered through {ctx.channel.phrase}; {_fate(r)}"
+    if r.field is None:
+        return line
+    target = f", points at {_hostport(r.field)}" if r.field.host else ""
+    return f"{line} (source={r.field.source} value={_shown(r.field)}{target})"
+
+
+def _fate(r: Reading) -> str:
+    if r.field is None:
+        return "no field reads it"
+    if r.cause is Cause.CHANNEL:
+        return f"field {r.field.name} reads it but resolved from its default"
+    return f"meant for field {r.field.name}, which reads {r.reads or 'no flat variable'}"
+
+
+def _lost_why(ctx: Context, r: Reading) -> tuple[str, str]:
+    """Why a delivered variable was not taken, and the narrowest fix, in the app's names."""
+    why, hint = _lost_reason(ctx, r)
+    unread = ctx.unread() if r.cause is not Cause.CHANNEL else None
+    if unread is not None:  # a second fault: the name will not help while the channel is unread
+        return f"{why}; also, {unread.cause}", f"{hint}; and {unread.hint}"
+    return why, hint
+
+
+def _lost_reason(ctx: Context, r: Reading) -> tuple[str, str]:
+    var, f, short, cfg = r.variable, r.field, ctx.short, ctx.config
+    said = f"staging delivered {var} through {ctx.channel.phrase}"
+    if f is None:
+        return (
+            f"{said}, but no field of {short} reads it",
+            f"remove {var} from [tool.staging.env], or add the field of {short} that should "
+            "read it; a variable the app reads outside its settings class belongs in "
+            "[tool.staging.process_env]",
+        )
+    if r.cause is Cause.CHANNEL:
+        unread = ctx.unread()
+        if unread is not None:
+            return f"{said}, but {unread.cause}", unread.hint
+        return (
+            f"{said}, yet field {f.name} did not take it ({cfg.summary()})",
+            f"check {short}.settings_customise_sources against {var}",
+        )
+    rename = f"rename {var} to {r.reads} in [tool.staging.env]"
+    if r.cause is Cause.DELIMITER and not r.reads:
+        return (
+            f"{said}, but {short}.model_config has no env_nested_delimiter, so no single "
+            f"variable reaches the nested field {f.name} (a delimiter mismatch)",
+            f'set env_nested_delimiter="__" in {short}.model_config and deliver the nested '
+            f"field under that name, as production must",
+        )
+    reason = {
+        Cause.PREFIX: f"field {f.name} reads {r.reads} (env_prefix={cfg.env_prefix!r}): "
+        "a prefix mismatch",
+        Cause.DELIMITER: f"the nested field {f.name} reads {r.reads} "
+        f"(env_nested_delimiter={cfg.env_nested_delimiter!r}): a delimiter mismatch",
+        Cause.CASE: f"{short} is case_sensitive and field {f.name} reads {r.reads}: "
+        "the case differs",
+        Cause.ALIAS: f"field {f.name} reads {r.reads} through its alias, not {var}",
+    }.get(r.cause, f"field {f.name} reads {r.reads}")
+    fix = {
+        Cause.PREFIX: f"{rename} (or fix env_prefix in {short}.model_config)",
+        Cause.ALIAS: f"{rename}: the alias is the name production must deliver too",
+    }.get(r.cause, f"{rename}, the name {short} reads")
+    return f"{said}, but {reason}", fix
 
 
 def load_error(ctx: Context) -> Diagnosis:
@@ -284,7 +330,9 @@ def load_error(ctx: Context) -> Diagnosis:
         )
         hint = _validation_hint(ctx, error.errors)
     else:
-        cause = f"{ctx.cls} could not be loaded: {error.type}: {error.message}"
+        # The probe's message may already start with the type ("AttributeError: ...").
+        message = error.message.removeprefix(f"{error.type}: ")
+        cause = f"{ctx.cls} could not be loaded: {error.type}: {message}"
         module = ctx.cls.partition(":")[0]
         hint = {
             "ProbeTimeout": f"importing {module} or constructing {ctx.short}() hangs; run it by "
@@ -295,7 +343,7 @@ def load_error(ctx: Context) -> Diagnosis:
             f"reproduce in the app dir with the configured python: "
             f"python -c 'from {module} import {ctx.short}; {ctx.short}()'",
         )
-        evidence += [line for line in error.traceback.splitlines() if line.strip()][-15:]
+        evidence += build_evidence(error.traceback) if error.traceback.strip() else ()
     if ctx.report.model_config is not None:
         evidence.append(ctx.report.model_config.summary())
     if ctx.report.stderr_tail and not error.traceback:
@@ -305,20 +353,49 @@ def load_error(ctx: Context) -> Diagnosis:
 
 def _validation_hint(ctx: Context, errors: Sequence[FieldError]) -> str:
     first = errors[0]
+    f = _field_at(ctx, first.loc)
     if first.type == "missing":
-        f = ctx.report.field(first.loc.split(".")[0])
-        if f is not None:
-            return _why(ctx, f)[1]
-        return f"deliver {first.loc.upper()} through [tool.staging.env]"
+        if f is None:
+            return f"deliver {_variable_for(ctx, first.loc)} through [tool.staging.env]"
+        lost = [r for r in ctx.names.lost() if r.field == f]
+        return _lost_why(ctx, lost[0])[1] if lost else _why(ctx, f)[1]
     if first.type == "extra_forbidden":
-        extras = ", ".join(e.loc for e in errors if e.type == "extra_forbidden")
+        extras = ", ".join(_variable_for(ctx, e.loc) for e in errors if e.type == "extra_forbidden")
         return (
             f"{ctx.short} forbids extra inputs and {ctx.channel.phrase} has variables it does not "
             f"declare ({extras}): drop them from [tool.staging.env] or set extra='ignore'"
         )
-    f = ctx.report.field(first.loc.split(".")[0])
     kind = f" ({f.annotation})" if f is not None else ""
+    var = _variable_for(ctx, first.loc, f)
     return (
-        f"fix the value staging delivers for {first.loc.upper()} in [tool.staging.env], "
-        f"or the field's type{kind}"
+        f"fix the value staging delivers for {var} in [tool.staging.env], or the field's type{kind}"
     )
+
+
+def _field_at(ctx: Context, loc: str) -> FieldReport | None:
+    """The field a validation error's location names (by field name or alias)."""
+    head = loc.split(".")[0].lower()
+    return next(
+        (
+            f
+            for f in ctx.report.fields
+            if "." not in f.name and head in {f.name.lower(), *(a.lower() for a in f.aliases)}
+        ),
+        None,
+    )
+
+
+def _variable_for(ctx: Context, loc: str, f: FieldReport | None = None) -> str:
+    """The variable behind an error location, in the app's names: the delivered one if any."""
+    if f is not None:
+        delivered = ctx.delivered_for(f)
+        if delivered:
+            return delivered[0]
+        if f.env_names:
+            return ctx.names.shown(f.env_names[0])
+    head = loc.split(".")[0].lower()
+    prefix = ctx.config.env_prefix.lower()
+    for var in ctx.delivered:
+        if var.lower() in (head, prefix + head):
+            return var
+    return ctx.names.shown(ctx.config.env_prefix + loc.split(".")[0])

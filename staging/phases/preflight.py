@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from staging.context import RunContext
 from staging.preflight import analyse, provenance_table, run_probe
 from staging.result import PhaseResult
+from staging.workspace import strategy_for
 
 
 def preflight_phase(ctx: RunContext) -> PhaseResult:
@@ -15,7 +18,8 @@ def preflight_phase(ctx: RunContext) -> PhaseResult:
         return PhaseResult.skipped("preflight", "no [tool.staging.settings] class configured")
     report = run_probe(
         ctx.loaded.python,
-        ctx.workspace.app,
+        # Where the (first) worker runs: a relative env_file resolves from there.
+        ctx.workspace.app / ctx.loaded.config.worker.cwd,
         ctx.app_env,
         settings.class_,
         settings.required,
@@ -24,6 +28,12 @@ def preflight_phase(ctx: RunContext) -> PhaseResult:
         forkserver=ctx.forkserver,
     )
     ctx.probe = report
+    from staging.phases.workspace import check_origins
+
+    # Before judging the settings: a shadowed settings module makes any verdict meaningless.
+    shadowed = check_origins(ctx, "while loading the settings")
+    if shadowed is not None:
+        return PhaseResult.failed("preflight", shadowed)
     ctx.provenance = provenance_table(report)
     hosts = {
         ctx.environment.postgres.host,
@@ -38,9 +48,13 @@ def preflight_phase(ctx: RunContext) -> PhaseResult:
         settings_class=settings.class_,
         required=settings.required,
         delivered=ctx.rendered_env,
-        channel=ctx.delivery.channel,
+        # The strategy itself, never its display string: the rules ask it why a
+        # model_config would not read the channel.
+        channel=ctx.delivery.strategy or strategy_for(ctx.delivery.mode, settings.path),
         staging_hosts=hosts,
         redactor=ctx.redactor,
+        optional=settings.optional,
+        config_file=_shown_path(ctx.loaded.pyproject),
     )
     if diagnosis is not None:
         return PhaseResult.failed("preflight", diagnosis, provenance=ctx.provenance)
@@ -51,3 +65,10 @@ def preflight_phase(ctx: RunContext) -> PhaseResult:
     return PhaseResult.passed(
         "preflight", summary=f"{settings.class_}: {summary}", provenance=ctx.provenance
     )
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

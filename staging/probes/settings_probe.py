@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,12 +229,29 @@ def lookup(data: Any, path: list[list[str]], case_sensitive: bool) -> tuple[bool
     return True, data
 
 
+def taken_keys(model: Any, keys: list[str]) -> list[str]:
+    """The keys the model accepts for a field: its aliases, and its name unless they replace it.
+
+    A dotenv source with extra != "forbid" also returns variables no field reads, under their
+    own names: DB_PASSWORD arrives as "db_password" even when the field reads only its alias
+    PGPASSWORD, and the model then drops it. Counting that key would report the field "from
+    dotenv" while it holds its default.
+    """
+    config = getattr(model, "model_config", {})
+    if len(keys) == 1 or config.get("populate_by_name") or config.get("validate_by_name"):
+        return keys
+    return keys[1:]
+
+
 def walk_fields(
     model: Any, path: list[list[str]], prefix: str, env_names: list[str], ctx: dict[str, Any]
 ) -> Iterator[tuple[str, list[list[str]], Any, list[str]]]:
-    """Top-level fields, then the fields of nested models as `parent.child`."""
+    """Top-level fields, then the fields of nested models as `parent.child`.
+
+    The path holds, per level, the keys the model takes for the field (see `taken_keys`).
+    """
     for name, info in model.model_fields.items():
-        keys = names_of(name, info)
+        keys = taken_keys(model, names_of(name, info))
         if not path:
             names = ctx["env_names"](name, info)
         elif ctx["delimiter"]:
@@ -431,7 +449,7 @@ def field_report(
     host, port = target(name, value)
     return {
         "name": name,
-        "aliases": path[-1][1:],
+        "aliases": [k for k in path[-1] if k != name.rpartition(".")[2]],
         "env_names": names,
         "annotation": type_name(info.annotation),
         "is_secret": secret,
@@ -444,6 +462,51 @@ def field_report(
         "host": host,
         "port": port,
     }
+
+
+BUILTIN_LABELS = frozenset(label for _name, label in SOURCE_LABELS)
+CUSTOM_READS_BUDGET = 2.0  # seconds: a custom source may be slow (a network call)
+CUSTOM_READS_MAX_VARS = 64
+
+
+def add_custom_reads(
+    provided: list[tuple[str, Any, dict[str, Any]]],
+    fields: list[dict[str, Any]],
+    warnings: list[str],
+) -> None:
+    """Add to a field's env names the environment variables a custom source reads for it.
+
+    A custom source may read DATABASE_URL into `db_url`, a name pydantic-settings' own rules
+    never give that field; the preflight judges delivered variables by those names. Found by
+    removing one unclaimed variable at a time and asking the custom sources again.
+    """
+    custom = [(label, src, data) for label, src, data in provided if label not in BUILTIN_LABELS]
+    if not custom:
+        return
+    claimed = {n.lower() for f in fields for n in f["env_names"]}
+    candidates = [v for v in os.environ if v.lower() not in claimed][:CUSTOM_READS_MAX_VARS]
+    by_key = {
+        k.lower(): f for f in fields if "." not in f["name"] for k in [f["name"], *f["aliases"]]
+    }
+    deadline = time.monotonic() + CUSTOM_READS_BUDGET
+    for var in candidates:
+        if time.monotonic() > deadline:
+            warnings.append("custom sources too slow to find which variables they read")
+            return
+        saved = os.environ.pop(var)
+        try:
+            for _label, source, before in custom:
+                try:
+                    after = dict(source())
+                except Exception:
+                    continue
+                for key in set(before) | set(after):
+                    field = by_key.get(str(key).lower())
+                    changed = before.get(key) != after.get(key)
+                    if field is not None and changed and var not in field["env_names"]:
+                        field["env_names"].append(var)
+        finally:
+            os.environ[var] = saved
 
 
 def empty_report(spec: str) -> dict[str, Any]:
@@ -500,6 +563,7 @@ def probe(spec: str, required: list[str]) -> dict[str, Any]:
         matched |= wanted & keys
         report["fields"].append(entry)
     report["unknown_required"] = sorted(wanted - matched)
+    add_custom_reads(provided, report["fields"], warnings)
     report["dotenv"] = [
         {"path": p, "exists": Path(p).expanduser().is_file(), "names": sorted(read_dotenv(p))}
         for p in path_list(config.get("env_file"))

@@ -13,12 +13,16 @@ Each case is a directory `tests/corpus/<case>/` holding
 
 `materialize(case, dest)` makes a fresh copy of the app with the case applied, and by
 default commits it to a new git repository so the harness's git-aware copy sees exactly
-that tree. From a shell: `python -m tests.corpus CASE DEST` prints the app's path.
+that tree. The copy holds the app's files as a fresh clone has them (`copy_app`): what
+git tracks plus untracked files it does not ignore, never ignored state such as the
+`.staging/` a `nox -s staging` leaves in the example, caches or a developer's `.env`.
+From a shell: `python -m tests.corpus CASE DEST` prints the app's path.
 The patches are generated: `python -m tests.corpus.regenerate` (see that module).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -33,11 +37,17 @@ CORPUS = Path(__file__).resolve().parent
 REPO = CORPUS.parent.parent
 APP = REPO / "examples" / "everflow"
 
-# Never part of a deployable tree: per-environment config, harness output, caches.
-_NOT_COPIED = shutil.ignore_patterns(
-    ".env", ".staging", ".git", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache"
-)
-_KEYS = {"expected", "class", "also_accept", "evidence", "description", "both_backends"}
+# Never part of a copy, git or not: per-environment config, harness output, caches.
+_NOT_COPIED = (".env", ".staging", ".git", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
+_KEYS = {
+    "expected",
+    "class",
+    "also_accept",
+    "evidence",
+    "description",
+    "both_backends",
+    "deciding",
+}
 _CLASSES = {c.value for c in FailureClass}
 
 
@@ -54,6 +64,9 @@ class Case:
     description: str
     also_accept: tuple[str, ...] = ()
     both_backends: bool = False
+    # Substrings ("a|b": either) the console's first 12 diagnosis lines must show; a
+    # failing case without `deciding` is held to its `evidence` instead (issue 12).
+    deciding: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -74,6 +87,12 @@ class Case:
         if self.expected == "pass":
             return failure_class == ""
         return failure_class == self.failure_class or failure_class in self.also_accept
+
+    def deciding_missing(self, console: str) -> list[str]:
+        """The deciding lines the console's diagnosis (its first 12 lines) does not show."""
+        shown = "\n".join(console_diagnosis(console)[:12]).lower()
+        wanted = self.deciding or self.evidence
+        return [w for w in wanted if not any(alt.lower() in shown for alt in w.split("|"))]
 
     def evidence_missing(self, text: str) -> list[str]:
         """The `evidence` items that `text` (cause + evidence of a diagnosis) lacks."""
@@ -127,6 +146,7 @@ def load_case(name: str) -> Case:
     description = data.get("description", "")
     if not isinstance(description, str) or not description.strip():
         raise CorpusError(f"{name}/case.toml: description is required")
+    deciding = _strings(name, "deciding", data.get("deciding", []))
     both_backends = data.get("both_backends", False)
     if not isinstance(both_backends, bool):
         raise CorpusError(f"{name}/case.toml: both_backends must be true or false")
@@ -138,7 +158,26 @@ def load_case(name: str) -> Case:
         description=description.strip(),
         also_accept=also_accept,
         both_backends=both_backends,
+        deciding=deciding,
     )
+
+
+def console_diagnosis(console: str) -> list[str]:
+    """The diagnosis a run printed: its `class: cause` line and the evidence under it.
+
+    The cause line is the first line that starts with a failure class and a colon; the
+    block ends before the `Hint:` line.
+    """
+    lines = console.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.split(":", 1)[0].strip() in _CLASSES), None)
+    if start is None:
+        return []
+    block: list[str] = []
+    for line in lines[start:]:
+        if line.startswith("Hint:"):
+            break
+        block.append(line)
+    return block
 
 
 def _git(dest: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -162,6 +201,47 @@ def apply_patch(patch: Path, app: Path, *, check_only: bool = False) -> None:
         )
 
 
+def _not_copied(rel: str) -> bool:
+    return any(fnmatch.fnmatch(part, pat) for part in rel.split("/") for pat in _NOT_COPIED)
+
+
+def app_files(source: Path) -> list[str]:
+    """The app's files as a fresh clone would have them, as sorted posix paths.
+
+    In a git checkout: tracked files that exist plus untracked ones git does not ignore
+    (so a test sees an uncommitted edit to the example, but never its `.staging/`).
+    Outside git (an unpacked sdist): every file. `_NOT_COPIED` is left out in both.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode == 0:
+        names = {os.fsdecode(p) for p in listed.stdout.split(b"\0") if p}
+        names = {n for n in names if os.path.isfile(source / n)}
+    else:
+        names = {
+            (Path(root) / name).relative_to(source).as_posix()
+            for root, _dirs, filenames in os.walk(source)
+            for name in filenames
+        }
+    return sorted(n for n in names if not _not_copied(n))
+
+
+def copy_app(source: Path, dest: Path) -> Path:
+    """Copy `app_files(source)` into `dest` (created; may exist empty); return `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in app_files(source):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, target)
+    return dest
+
+
 def materialize(case: str, dest: Path, *, git: bool = True) -> Path:
     """Copy the app into `dest` (absent or empty) with `case` applied; return `dest`.
 
@@ -171,8 +251,7 @@ def materialize(case: str, dest: Path, *, git: bool = True) -> Path:
     dest = Path(dest).resolve()
     if dest.exists() and any(dest.iterdir()):
         raise CorpusError(f"{dest} is not empty")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(APP, dest, ignore=_NOT_COPIED, dirs_exist_ok=True)
+    copy_app(APP, dest)
     if spec.patch is not None:
         apply_patch(spec.patch, dest)
     if spec.overlay is not None:

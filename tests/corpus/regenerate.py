@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.corpus import CORPUS, CorpusError, _git, materialize
+from tests.corpus.settings_cases import SETTINGS_CHANGES
 
 
 def edit(app: Path, rel: str, old: str, new: str) -> None:
@@ -125,6 +126,95 @@ def slow_but_fine(app: Path) -> None:
     )
 
 
+def sandbox_reexport(app: Path) -> None:
+    # The package re-exports the workflow; the workflow module imports rich outside the
+    # passthrough block. The culprit is workflows.py, not everflow/__init__.py.
+    edit(
+        app,
+        "everflow/__init__.py",
+        '"""everflow: daily affiliate conversion rollups, run as a Temporal pipeline."""\n',
+        '"""everflow: daily affiliate conversion rollups, run as a Temporal pipeline."""\n\n'
+        "from everflow.workflows import PipelineWorkflow\n\n"
+        '__all__ = ["PipelineWorkflow"]\n',
+    )
+    edit(
+        app,
+        "everflow/workflows.py",
+        "from temporalio import workflow\nfrom temporalio.common import RetryPolicy\n",
+        "from rich.console import Console\nfrom temporalio import workflow\n"
+        "from temporalio.common import RetryPolicy\n",
+    )
+    edit(
+        app,
+        "everflow/workflows.py",
+        "log = structlog.get_logger(__name__)\n",
+        "log = structlog.get_logger(__name__)\nconsole = Console(stderr=True)\n",
+    )
+    edit(
+        app,
+        "everflow/worker.py",
+        "from everflow.workflows import PipelineWorkflow\n",
+        "from everflow import PipelineWorkflow\n",
+    )
+
+
+def sandbox_runtime_replayed(app: Path) -> None:
+    # uuid.uuid4() inside the workflow's run: every workflow task fails in the sandbox.
+    edit(
+        app,
+        "everflow/workflows.py",
+        "from datetime import timedelta\n",
+        "import uuid\nfrom datetime import timedelta\n",
+    )
+    edit(
+        app,
+        "everflow/workflows.py",
+        '        _log("pipeline.started", pipeline=pipeline)\n',
+        "        batch_id = str(uuid.uuid4())  # tag the rows of this run\n"
+        '        _log("pipeline.started", pipeline=pipeline, batch_id=batch_id)\n',
+    )
+
+
+def sandbox_runtime(app: Path) -> None:
+    # The same change in an app that records no histories: only running it shows it.
+    sandbox_runtime_replayed(app)
+    text = (app / "pyproject.toml").read_text()
+    start = text.index("# Workflow histories recorded from real runs")
+    end = text.index('histories = ["tests/histories/*.json"]\n') + len(
+        'histories = ["tests/histories/*.json"]\n'
+    )
+    edit(app, "pyproject.toml", text[start:end], "")
+
+
+def alembic_percent(app: Path) -> None:
+    # The team's migration hands the DSN to alembic's Config.set_main_option, which is
+    # configparser's set(): the `%` of a percent-escaped password is an interpolation.
+    edit(app, "everflow/migrate.py", "import sys\n", "import configparser\nimport sys\n")
+    edit(
+        app,
+        "everflow/migrate.py",
+        "def migrate() -> None:\n    settings = get_settings()\n",
+        "def alembic_config(url: str) -> configparser.ConfigParser:\n"
+        '    """What alembic.config.Config does with set_main_option("sqlalchemy.url", url)."""\n'
+        "    file_config = configparser.ConfigParser()\n"
+        '    file_config.add_section("alembic")\n'
+        '    file_config.set("alembic", "sqlalchemy.url", url)\n'
+        "    return file_config\n\n\n"
+        "def migrate() -> None:\n    settings = get_settings()\n"
+        "    alembic_config(settings.database_url)\n",
+    )
+
+
+def workflow_not_registered(app: Path) -> None:
+    # The pipeline starts a workflow type by a name the worker does not register.
+    edit(
+        app,
+        "pyproject.toml",
+        'command = ["python", "scripts/run_pipeline.py", "everflow"]\n',
+        'workflow = "EverflowPipeline"\nargs = ["everflow"]\n',
+    )
+
+
 CHANGES: dict[str, Callable[[Path], None]] = {
     "env-file-removed": env_file_removed,
     "sandbox-structlog": sandbox_structlog,
@@ -134,7 +224,13 @@ CHANGES: dict[str, Callable[[Path], None]] = {
     "missing-migration": missing_migration,
     "notify-flood": notify_flood,
     "slow-but-fine": slow_but_fine,
+    "sandbox-reexport": sandbox_reexport,
+    "sandbox-runtime": sandbox_runtime,
+    "sandbox-runtime-replayed": sandbox_runtime_replayed,
+    "alembic-percent": alembic_percent,
+    "workflow-not-registered": workflow_not_registered,
 }
+CHANGES.update(SETTINGS_CHANGES)  # settings judged by delivery: tests/corpus/settings_cases.py
 
 
 def regenerate(case: str, scratch: Path) -> str:

@@ -14,6 +14,7 @@ from staging.commands.run import run_staging
 from staging.context import RunOptions
 from staging.services import environment
 from tests.corpus import CASES, load_case, materialize
+from tests.hint_names import AppNames, unknown_names
 from tests.integration.leftovers import containers_of, processes_of
 
 pytestmark = pytest.mark.slow
@@ -77,6 +78,11 @@ def test_corpus_case(
         assert not case.evidence_missing(text), shown
         # the console shows the diagnosis first-hand, with its hint
         assert diagnosis["class"] in console.out and "Hint:" in console.out
+        # ... and its deciding line within the diagnosis' first 12 lines (issue 12)
+        assert not case.deciding_missing(console.out), console.out[-3000:]
+        assert "staging/forkserver/" not in shown and "<frozen runpy>" not in shown
+        # ... and a hint that names only the app's own fields and variables (issue 12)
+        assert not unknown_names(diagnosis.get("hint", ""), AppNames.of(app)), diagnosis["hint"]
     assert verdict["backend"] == backend
 
     # No secret anywhere: not in any artifact of the run, not on the console.

@@ -6,6 +6,7 @@ No services: the behavioural checks run the materialized app's own code in a sub
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import os
 import shutil
@@ -167,7 +168,7 @@ def test_patch_applies_cleanly_with_git_apply_and_patch(name: str, scratch: Path
     patch = load_case(name).patch
     assert patch is not None
     target = scratch / "patch-check" / name
-    shutil.copytree(APP, target, ignore=shutil.ignore_patterns("__pycache__", ".env"))
+    corpus.copy_app(APP, target)
     corpus.apply_patch(patch, target, check_only=True)
     dry_run = subprocess.run(
         ["patch", "-p1", "--dry-run", "--fuzz=0", "--force", "-i", str(patch)],
@@ -241,10 +242,9 @@ def test_materialize_commits_a_clean_git_tree(scratch: Path) -> None:
 def test_materialize_leaves_out_env_and_caches(
     scratch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = scratch / "dirty-source"
-    shutil.copytree(APP, source, ignore=shutil.ignore_patterns("__pycache__"))
+    source = corpus.copy_app(APP, scratch / "dirty-source")  # not a git checkout
     (source / ".env").write_text('DB_PASSWORD="from the developer\'s machine"\n')
-    (source / ".staging" / "runs").mkdir(parents=True)
+    (source / ".staging" / "runs" / "r1").mkdir(parents=True)
     (source / "everflow" / "__pycache__").mkdir()
     (source / "everflow" / "__pycache__" / "settings.cpython-311.pyc").write_bytes(b"")
     monkeypatch.setattr(corpus, "APP", source)
@@ -253,6 +253,49 @@ def test_materialize_leaves_out_env_and_caches(
     assert not (app / ".staging").exists()
     assert not list(app.rglob("__pycache__"))
     assert (app / ".gitignore").is_file()
+
+
+def test_materialize_copies_what_a_clone_has_and_no_ignored_state(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git checkout of the example after `nox -s staging`: ignored state stays behind."""
+    source = corpus.copy_app(APP, scratch / "checkout")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=source, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=source, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "example"], cwd=source, check=True)
+    run = source / ".staging" / "runs" / "20260101-000000-abcdef"
+    run.mkdir(parents=True)
+    (run / "verdict.json").write_text("{}")
+    (source / ".staging" / "verdicts").mkdir()
+    (source / ".pytest_cache").mkdir()
+    (source / "everflow" / "scratch.py").write_text("X = 1\n")  # untracked, not ignored
+    monkeypatch.setattr(corpus, "APP", source)
+    expected = sorted([*corpus.app_files(APP), "everflow/scratch.py"])
+    assert corpus.app_files(source) == expected
+    app = materialize("good", scratch / "from-checkout", git=False)
+    assert not (app / ".staging").exists() and not (app / ".pytest_cache").exists()
+    assert (app / "everflow" / "scratch.py").is_file()
+
+
+def test_materialize_ignores_the_examples_own_staging_dir(scratch: Path) -> None:
+    """`nox -s staging` leaves examples/everflow/.staging: the copy never carries it."""
+    state = APP / ".staging"
+    marker = state / "runs" / f"test-corpus-{os.getpid()}"  # ours alone; others may run too
+    marker.mkdir(parents=True)
+    try:
+        (marker / "verdict.json").write_text("{}")
+        assert not any(".staging" in rel for rel in corpus.app_files(APP))
+        app = materialize("good", scratch / "with-example-state")
+        assert not (app / ".staging").exists()
+        target = corpus.copy_app(APP, scratch / "with-example-state-2")
+        (target / ".staging" / "runs").mkdir(parents=True)  # what used to raise FileExistsError
+    finally:
+        shutil.rmtree(marker, ignore_errors=True)
+        # Empty directories only: a live run's .staging holds its .gitignore.
+        for path in (state / "runs", state):
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def test_materialize_refuses_a_non_empty_destination(scratch: Path) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from staging.preflight import (
-    Channel,
     DotenvReport,
     FieldError,
     FieldReport,
@@ -17,11 +16,18 @@ from staging.preflight import (
     ProbeError,
     ProbeReport,
     analyse,
+    credentials_phrase,
     describe_channel,
     provenance_table,
 )
 from staging.redact import Redactor
 from staging.result import Diagnosis, FailureClass
+from staging.workspace.delivery import (
+    DeliveryStrategy,
+    DotenvDelivery,
+    EnvironDelivery,
+    SecretsDirDelivery,
+)
 
 CLASS = "everflow.settings:Settings"
 SECRET = "hunter2-@:/%#'\" x"
@@ -64,7 +70,7 @@ def run(
     report: ProbeReport,
     delivered: Mapping[str, str],
     *,
-    channel: str = "dotenv:.env",
+    channel: DeliveryStrategy | str = "dotenv:.env",
     required: Sequence[str] = (),
     hosts: Sequence[str] = ("127.0.0.1",),
 ) -> Diagnosis | None:
@@ -86,21 +92,28 @@ def must(diagnosis: Diagnosis | None, kind: FailureClass) -> Diagnosis:
     return diagnosis
 
 
-def test_channel_parsing() -> None:
-    assert Channel.parse("dotenv:.env").phrase == "the dotenv file .env"
-    assert Channel.parse("dotenv").path == ".env"
-    assert Channel.parse("environ").phrase == "environment variables"
-    assert Channel.parse("secrets_dir:run/secrets").phrase == "the secrets dir run/secrets"
-    assert Channel.parse("carrier pigeon").phrase == "carrier pigeon"
-    assert Channel.parse("dotenv file config/.env (12 variables)") == Channel(
-        "dotenv", "config/.env"
+def test_channels_are_strategies() -> None:
+    assert DotenvDelivery(".env").phrase == "the dotenv file .env"
+    assert EnvironDelivery().phrase == "environment variables"
+    assert SecretsDirDelivery("run/secrets").phrase == "the secrets dir run/secrets"
+    assert describe_channel("dotenv", "config/.env") == DotenvDelivery("config/.env")
+    assert describe_channel("environ", ".env") == EnvironDelivery()
+    assert describe_channel("secrets_dir", "s") == SecretsDirDelivery("s")
+
+
+def test_the_display_string_is_never_parsed() -> None:
+    """The phase hands over the strategy; its wording may change without changing verdicts."""
+    report = rep(fld("db_password", "default", ""), env_file=None)
+
+    class Reworded(DotenvDelivery):
+        def describe(self, count: int) -> str:
+            return f"{count} values, written to a file somewhere"
+
+    strategy: DeliveryStrategy = Reworded("config/app.env")
+    d = must(
+        run(report, {"DB_PASSWORD": SECRET}, channel=strategy), FailureClass.SETTINGS_SECRET_MISSING
     )
-    assert Channel.parse("environment variables (3 variables)") == Channel("environ")
-    assert Channel.parse("secrets dir run/secrets/ (1 files)") == Channel(
-        "secrets_dir", "run/secrets"
-    )
-    assert describe_channel("dotenv", "config/.env") == "dotenv:config/.env"
-    assert describe_channel("environ", ".env") == "environ"
+    assert "no env_file, so config/app.env is never read" in d.cause
 
 
 def test_all_good_is_none() -> None:
@@ -128,7 +141,7 @@ def test_env_file_list_including_the_path_is_fine_for_the_config() -> None:
     report = rep(fld("db_password", "default", ""), env_file=[".env.defaults", "./.env"])
     d = must(run(report, {"DB_PASSWORD": SECRET}), FailureClass.SETTINGS_SECRET_MISSING)
     assert "does not include" not in d.cause
-    assert "yet the field did not take it" in d.cause
+    assert "yet field db_password did not take it" in d.cause
 
 
 def test_empty_higher_priority_source() -> None:
@@ -300,7 +313,7 @@ def test_load_error_extra_forbidden() -> None:
     )
     report = ProbeReport(False, error, ModelConfigReport(extra="forbid"), [], [], CLASS)
     d = must(run(report, {"SLACK_URL": "x"}), FailureClass.SETTINGS_LOAD_ERROR)
-    assert "extra='ignore'" in d.hint and "slack_url" in d.hint
+    assert "extra='ignore'" in d.hint and "(SLACK_URL)" in d.hint  # the delivered name
 
 
 def test_load_error_import_and_crash() -> None:
@@ -377,3 +390,61 @@ def test_provenance_table() -> None:
         {"field": "name", "source": "default", "value": "(empty)", "secret": "no", "detail": ""},
         {"field": "opt", "source": "default", "value": "None", "secret": "no", "detail": ""},
     ]
+
+
+HOOK = "https://hooks.slack.com/services/T0/B0/x"
+
+
+def test_egress_hint_for_an_undelivered_field_names_its_variable() -> None:
+    field = fld("slack_url", "default", HOOK, host="hooks.slack.com", env_names=("app_slack_url",))
+    d = must(run(rep(field, env_prefix="APP_"), {}), FailureClass.SETTINGS_EGRESS)
+    assert d.hint.startswith("deliver a staging value for APP_SLACK_URL in [tool.staging.env]")
+
+
+def test_egress_hint_never_asks_to_deliver_a_delivered_variable() -> None:
+    # A custom source of the app outranks the dotenv file staging wrote.
+    overridden = fld("slack_url", "yaml", HOOK, host="hooks.slack.com")
+    d = must(
+        run(rep(overridden), {"SLACK_URL": "http://127.0.0.1:9/c"}), FailureClass.SETTINGS_EGRESS
+    )
+    assert (
+        "staging delivered SLACK_URL through the dotenv file .env, but the yaml source" in d.cause
+    )
+    assert "deliver a staging value" not in d.hint and "yaml source" in d.hint
+    # [tool.staging.env] itself hands the app a production address.
+    literal = fld("slack_url", "dotenv", HOOK, host="hooks.slack.com")
+    d = must(run(rep(literal), {"SLACK_URL": HOOK}), FailureClass.SETTINGS_EGRESS)
+    assert "the value is the one staging delivered for SLACK_URL" in d.cause
+    assert d.hint.startswith("render SLACK_URL in [tool.staging.env] from a staging value")
+
+
+def test_egress_caused_by_a_lost_delivery_is_judged_as_the_lost_delivery() -> None:
+    # env_file removed: the default points at production; the cause is the lost variable.
+    field = fld("slack_url", "default", HOOK, host="hooks.slack.com")
+    d = must(run(rep(field, env_file=None), {"SLACK_URL": "x"}), FailureClass.SETTINGS_IGNORED)
+    assert "staging delivered SLACK_URL through the dotenv file .env" in d.cause
+    assert "has no env_file" in d.cause
+    assert any("points at hooks.slack.com" in line for line in d.evidence)
+
+
+def test_optional_by_type_is_not_missing() -> None:
+    base = fld("openai_api_key", "default", None, is_secret=True, default="None")
+    key = FieldReport(**{**base.__dict__, "annotation": "SecretStr | None"})
+    assert run(rep(key), {}) is None
+    required = run(rep(key), {}, required=["openai_api_key"])
+    must(required, FailureClass.SETTINGS_SECRET_MISSING)
+
+
+def test_credentials_phrase_uses_the_apps_own_names() -> None:
+    """For db.auth_failed hints: never DB_PASSWORD for an app that reads DATABASE_URL."""
+    dsn = rep(fld("database_url", "dotenv", "postgresql://app:***@db:5432/app"))
+    delivered = {"DATABASE_URL": "postgresql://app:pw%40x@db:5432/app", "TASK_QUEUE": "q"}
+    assert credentials_phrase(dsn, delivered) == (
+        "how Settings reads DATABASE_URL (field database_url)"
+    )
+    parts = rep(fld("db_password"), fld("db_host", value="db"))
+    assert credentials_phrase(parts, {"DB_HOST": "db", "DB_PASSWORD": SECRET}) == (
+        "how Settings reads DB_PASSWORD (field db_password)"
+    )
+    generic = credentials_phrase(None, {"DB_PASSWORD": SECRET})
+    assert "DB_PASSWORD" not in generic and SECRET not in generic

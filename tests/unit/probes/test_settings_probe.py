@@ -23,6 +23,7 @@ from staging.preflight import ProbeReport, analyse, provenance_table, run_probe
 from staging.probes import SETTINGS_PROBE
 from staging.redact import SECRET_NAME, Redactor
 from staging.result import FailureClass
+from staging.workspace.delivery import DotenvDelivery
 
 pytestmark = pytest.mark.timeout(120)  # a probe that hangs must fail, not stall the suite
 
@@ -141,7 +142,7 @@ def test_env_file_incident_is_secret_missing(tmp_path: Path) -> None:
         settings_class=CLASS,
         required=("db_host",),
         delivered=delivered,
-        channel="dotenv file .env (4 variables)",  # as the workspace describes it
+        channel=DotenvDelivery(".env"),  # the strategy the workspace delivered with
         staging_hosts=LOCAL,
         redactor=Redactor([PASSWORD]),
     )
@@ -149,11 +150,23 @@ def test_env_file_incident_is_secret_missing(tmp_path: Path) -> None:
     assert diagnosis.failure_class is FailureClass.SETTINGS_SECRET_MISSING
     cause = diagnosis.cause
     assert cause.startswith(f"{CLASS}: field db_password (secret-like) resolved from its default")
-    assert "The same holds for db_host" in cause
+    # Judged by delivery: the DSN carries credentials, so it comes right after the password.
+    assert "The same holds for DATABASE_URL, DB_HOST, DB_USER." in cause
+    assert any(
+        line.startswith(
+            "DATABASE_URL: delivered through the dotenv file .env; field database_url reads it "
+            "but resolved from its default"
+        )
+        for line in diagnosis.evidence
+    )
     assert "staging delivered DB_PASSWORD through the dotenv file .env" in cause
     assert "Settings.model_config has no env_file, so .env is never read" in cause
     assert 'env_file=".env"' in diagnosis.hint
-    assert any(line.startswith("db_host: source=default") for line in diagnosis.evidence)
+    assert any(
+        line.startswith("DB_HOST: delivered through the dotenv file .env; field db_host reads it")
+        and "source=default value='localhost'" in line
+        for line in diagnosis.evidence
+    )
     assert_no_secret(json.dumps(diagnosis.to_dict()))
 
 

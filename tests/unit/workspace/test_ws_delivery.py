@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from pydantic import create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from staging.errors import ConfigError
-from staging.workspace import Workspace, deliver, encode_dotenv_value, hermetic_env
+from staging.workspace import (
+    DeliveryStrategy,
+    Workspace,
+    deliver,
+    encode_dotenv_value,
+    hermetic_env,
+    strategy_for,
+)
+from staging.workspace.delivery import DotenvDelivery, EnvironDelivery, SecretsDirDelivery
 
 Put = Callable[..., Path]
 
@@ -204,3 +213,78 @@ def test_paths_outside_the_app_are_refused(workspace: Workspace, path: str) -> N
 def test_nul_cannot_be_delivered(workspace: Workspace) -> None:
     with pytest.raises(ConfigError, match=r"tool\.staging\.env\.A"):
         deliver(workspace, {"A": "x\0y"}, mode="environ", path=".env")
+
+
+# --- delivery modes as strategies -------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """What a strategy reads of the app's model_config (the probe's report has the same)."""
+
+    env_files: list[str] = field(default_factory=list)
+    secrets_dirs: list[str] = field(default_factory=list)
+
+
+@pytest.mark.parametrize(
+    ("mode", "path", "source", "source_arg", "phrase"),
+    [
+        ("dotenv", "config/app.env", "dotenv", "dotenv_settings", "the dotenv file config/app.env"),
+        ("environ", ".env", "environment", "env_settings", "environment variables"),
+        ("secrets_dir", "run/s", "secrets_dir", "file_secret_settings", "the secrets dir run/s"),
+    ],
+)
+def test_each_mode_is_a_strategy(
+    workspace: Workspace, mode: str, path: str, source: str, source_arg: str, phrase: str
+) -> None:
+    strategy = strategy_for(mode, path)
+    assert isinstance(strategy, DeliveryStrategy) and strategy.mode == mode
+    assert (strategy.source, strategy.source_arg, strategy.phrase) == (source, source_arg, phrase)
+    delivery = deliver(workspace, {"A": "1"}, mode=mode, path=path)  # type: ignore[arg-type]
+    assert delivery.strategy == strategy
+    assert delivery.channel == strategy.describe(1)
+
+
+def test_unknown_mode_is_config_invalid() -> None:
+    with pytest.raises(ConfigError, match=r"settings\.delivery"):
+        strategy_for("carrier_pigeon", ".env")
+
+
+def test_dotenv_strategy_says_why_a_model_config_does_not_read_it() -> None:
+    dotenv = DotenvDelivery(".env")
+    assert dotenv.unread("Settings", Config(env_files=[".env.defaults", "./.env"])) is None
+    missing = dotenv.unread("Settings", Config())
+    assert missing is not None
+    assert missing.cause == "Settings.model_config has no env_file, so .env is never read"
+    assert missing.hint.startswith('restore env_file=".env" in Settings.model_config')
+    elsewhere = dotenv.unread("Settings", Config(env_files=["config/.env"]))
+    assert elsewhere is not None and "does not include .env" in elsewhere.cause
+    assert 'path = "config/.env"' in elsewhere.hint
+
+
+def test_secrets_dir_strategy_says_why_a_model_config_does_not_read_it() -> None:
+    secrets = SecretsDirDelivery("run/secrets")
+    assert secrets.unread("S", Config(secrets_dirs=["run/secrets/"])) is None
+    missing = secrets.unread("S", Config())
+    assert missing is not None and "S.model_config has no secrets_dir" in missing.cause
+    assert EnvironDelivery().unread("S", Config()) is None  # every class reads the environment
+
+
+@pytest.mark.parametrize("mode", ["dotenv", "environ", "secrets_dir"])
+def test_a_class_reading_the_strategys_source_gets_the_value(
+    workspace: Workspace, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`source` / `unread` tell the truth about real pydantic-settings."""
+    path = {"dotenv": ".env", "environ": "", "secrets_dir": "secrets"}[mode]
+    delivery = deliver(workspace, {"ONLY": "delivered"}, mode=mode, path=path)  # type: ignore[arg-type]
+    for name, value in delivery.env_vars.items():
+        monkeypatch.setenv(name, value)
+    (workspace.app / "secrets").mkdir(exist_ok=True)  # read, even if empty: no warning
+    reads = {"env_file": workspace.app / ".env", "secrets_dir": workspace.app / "secrets"}
+    assert read_back(workspace, ["ONLY"], **reads) == {"ONLY": "delivered"}
+    config = Config([str(workspace.app / ".env")], [str(workspace.app / "secrets")])
+    strategy = strategy_for(mode, str(workspace.app / path) if path else "")
+    assert strategy.unread("S", config) is None
+    if mode != "environ":
+        assert read_back(workspace, ["ONLY"]) == {"ONLY": "<default>"}
+        assert strategy.unread("S", Config()) is not None
