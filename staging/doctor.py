@@ -20,6 +20,7 @@ from typing import Any, Literal
 from staging.config.load import LoadedConfig, load_config
 from staging.config.render import capture_names, placeholder_values, render_env
 from staging.errors import StagingError
+from staging.phases.workspace import app_process_env
 from staging.preflight import analyse, describe_channel, provenance_table, run_probe
 from staging.redact import Redactor, is_secret_name
 from staging.replay import diagnose, find_histories, history_rows, run_replay_probe
@@ -27,6 +28,7 @@ from staging.services.base import PostgresEndpoint, TemporalEndpoint
 from staging.services.password import generate_password
 from staging.services.process_backend import free_port, postgres_bin_dir, temporal_binary
 from staging.services.select import docker_engine_status, missing_images
+from staging.shared_venv import shared_venv
 from staging.workspace import Delivery, Workspace, deliver, hermetic_env
 
 CheckStatus = Literal["ok", "warn", "fail", "skip"]
@@ -100,16 +102,19 @@ def offline_app(loaded: LoadedConfig, redactor: Redactor) -> Iterator[OfflineApp
     )
     temporal = TemporalEndpoint(_LOOPBACK, free_port(), cfg.temporal.namespace)
     sink = free_port()
-    captures = {name: f"http://{_LOOPBACK}:{sink}/{name}" for name in capture_names(cfg.env)}
+    names = capture_names(cfg.env, cfg.process_env)
+    captures = {name: f"http://{_LOOPBACK}:{sink}/{name}" for name in names}
     values = placeholder_values(postgres, temporal, captures)
     rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
-    for name, value in rendered.items():
+    process = render_env(cfg.process_env, values, source=str(loaded.pyproject), table="process_env")
+    for name, value in {**rendered, **process}.items():
         if is_secret_name(name):
-            redactor.add(value)
-    workspace = Workspace.create(loaded.app_dir)
+            redactor.add(value, fragments=False)  # as the run does (phases/workspace.py)
+    workspace = Workspace.create(loaded.app_dir, settings_path=cfg.settings.path)
     try:
         delivery = deliver(workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path)
-        env = hermetic_env(loaded.python, extra=delivery.env_vars)
+        variables = {**delivery.env_vars, **process}
+        env = app_process_env(loaded, workspace, variables, workspace.root / "origins")
         yield OfflineApp(workspace, rendered, delivery, env, {_LOOPBACK, "localhost", "::1"})
     finally:
         workspace.remove()
@@ -301,7 +306,11 @@ def _interpreter(loaded: LoadedConfig, report: DoctorReport) -> None:
             )
         )
     else:
-        report.checks.append(Check("interpreter", "ok", f"{loaded.python} ({shown})"))
+        found = f", found as {loaded.python_found}" if loaded.python_found else ""
+        report.checks.append(Check("interpreter", "ok", f"{loaded.python} ({shown}{found})"))
+    shared = shared_venv(loaded.python)
+    if shared is not None:
+        report.checks.append(Check("app environment", "warn", shared.describe(), shared.hint))
 
 
 def _app_checks(loaded: LoadedConfig, redactor: Redactor, report: DoctorReport) -> None:
@@ -337,9 +346,11 @@ def _settings(
         settings_class=settings.class_,
         required=settings.required,
         delivered=app.rendered,
-        channel=describe_channel(settings.delivery, settings.path),
+        channel=app.delivery.strategy or describe_channel(settings.delivery, settings.path),
         staging_hosts=app.hosts,
         redactor=redactor,
+        optional=settings.optional,
+        config_file=str(loaded.pyproject),
     )
     if diagnosis is not None:
         detail = f"{diagnosis.failure_class.value}: {diagnosis.cause}"

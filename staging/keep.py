@@ -21,6 +21,7 @@ def keep_environment(ctx: RunContext) -> None:
     document["kept"] = {
         "run_dir": str(ctx.run_dir),
         "worker_pid": ctx.worker.pid if ctx.worker is not None and ctx.worker.alive() else None,
+        "worker_pids": [w.pid for w in ctx.workers if w.alive()],
         "workspace": str(ctx.workspace.root) if ctx.workspace is not None else None,
         "app_record": ctx.app_record.run_id if ctx.app_record is not None else None,
     }
@@ -37,8 +38,9 @@ def print_attach_info(ctx: RunContext) -> None:
         f"  temporal   {tp.address} namespace {tp.namespace}"
         + (f" · UI {tp.ui_url}" if tp.ui_url else "")
     )
-    if ctx.worker is not None and ctx.worker.alive():
-        say(f"  worker     pid {ctx.worker.pid}, log {ctx.logs_dir / 'worker.log'}")
+    for worker in ctx.workers or ([ctx.worker] if ctx.worker is not None else []):
+        if worker.alive():
+            say(f"  worker     pid {worker.pid}, log {worker.log_path}")
     if ctx.workspace is not None:
         say(f"  workspace  {ctx.workspace.app}")
     say(f"  endpoints  {ctx.loaded.app_dir / '.staging' / 'up.json'}")

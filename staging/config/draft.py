@@ -11,13 +11,13 @@ unclear here gives no draft — a run without a head start, never an error.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from staging.config.interpreter import resolve_interpreter
 
 _TRUE = ("1", "true", "yes", "on", "t", "y")
 
@@ -50,18 +50,11 @@ def draft_prestart(project: Path, environ: Mapping[str, str] | None = None) -> P
     if not all(isinstance(name, str) for name in preload):
         return None
     project_dir = pyproject.resolve().parent
-    resolved = _python(python, project_dir, environ)
     directory = (project_dir / app_dir).resolve()
-    if resolved is None or not directory.is_dir():
+    if not directory.is_dir():
         return None
-    return PrestartDraft(resolved, directory, tuple(preload))
-
-
-def _python(value: str, project_dir: Path, environ: Mapping[str, str]) -> str | None:
     # The same resolution as `load_config`, without its errors.
-    if not value:
-        return sys.executable
-    if "/" in value or os.sep in value:
-        candidate = (project_dir / value).expanduser()
-        return str(candidate.absolute()) if os.access(candidate, os.X_OK) else None
-    return shutil.which(value, path=environ.get("PATH", os.defpath))
+    found = resolve_interpreter(python, project_dir=project_dir, app_dir=directory, environ=environ)
+    if found.path is None:
+        return None
+    return PrestartDraft(found.path, directory, tuple(preload))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 import sys
 import tomllib
 import typing
@@ -39,6 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from staging.config.interpreter import Interpreter, interpreter_problem, resolve_interpreter
 from staging.config.model import (
     PostgresConfig,
     SettingsConfig,
@@ -46,6 +46,7 @@ from staging.config.model import (
     TemporalConfig,
     WorkerConfig,
 )
+from staging.config.paths import Boundary, confine, confine_glob
 from staging.config.problems import WORKER_EXAMPLE
 
 # `X as X`: also re-exported, for callers that imported these from here before problems.py.
@@ -55,6 +56,7 @@ from staging.config.problems import problems_from_validation as problems_from_va
 from staging.config.problems import raise_problems as raise_problems
 from staging.config.problems import redact_observed as redact_observed
 from staging.config.render import validate_templates
+from staging.config.sql import NotOneStatement, single_statement
 from staging.errors import ConfigError
 
 ENV_PREFIX = "STAGING_"
@@ -75,6 +77,7 @@ class LoadedConfig:
     app_dir: Path
     python: str
     sources: dict[str, str] = field(default_factory=dict)
+    python_found: str = ""  # how `python = ""` found the app's own venv, for the config line
 
     def source_of(self, key: str) -> str:
         """The origin of a dotted key, falling back to its nearest recorded parent."""
@@ -114,26 +117,42 @@ def load_config(
             exc,
         )
     _record_defaults(config, sources)
+    if sources.get("workers", "default") != "default":  # `worker` mirrors workers[0]
+        for key in [k for k in sources if k.startswith("worker.")]:
+            sources[key] = sources["workers"]
     validate_templates(config.env, source=str(pyproject))
+    validate_templates(config.process_env, source=str(pyproject), table="process_env")
 
     project_dir = pyproject.parent
+    app_dir = _resolve_app_dir(config.app_dir, project_dir, pyproject, sources)
+    _confine_paths(config, app_dir, pyproject, sources)
+    _one_statement_checks(config, pyproject, sources)
+    python = _resolve_python(config.python, project_dir, app_dir, pyproject, sources, environ)
     return LoadedConfig(
         config=config,
         pyproject=pyproject,
         project_dir=project_dir,
-        app_dir=_resolve_app_dir(config.app_dir, project_dir, pyproject, sources),
-        python=_resolve_python(config.python, project_dir, pyproject, sources, environ),
+        app_dir=app_dir,
+        python=python.path or sys.executable,
         sources=sources,
+        python_found=python.found,
     )
 
 
 def _find_pyproject(project: Path) -> Path:
     pyproject = project / "pyproject.toml" if project.is_dir() else project
     if not pyproject.is_file():
+        shown = project.absolute()
+        if project.is_dir():
+            where = f"in {shown}"
+            observed = f"the directory {shown} holds no pyproject.toml"
+        else:
+            where = f"at {shown}"
+            observed = f"{shown} {'is not a file' if project.exists() else 'does not exist'}"
         raise ConfigError(
-            f"no pyproject.toml at {pyproject}",
+            f"no pyproject.toml {where}",
             expected="a project directory containing pyproject.toml, or the file's path",
-            observed=f"{project} ({'a directory' if project.is_dir() else 'not found'})",
+            observed=observed,
             hint="pass --project pointing at the app's project directory "
             "(the one whose pyproject.toml has [tool.staging])",
         )
@@ -258,7 +277,14 @@ def _source_for(sources: Mapping[str, str], key: str) -> str:
 def _resolve_app_dir(
     value: str, project_dir: Path, pyproject: Path, sources: Mapping[str, str]
 ) -> Path:
-    app_dir = (project_dir / value).resolve()
+    app_dir = confine(
+        value,
+        key="tool.staging.app_dir",
+        base=project_dir,
+        boundary=Boundary.of_project(pyproject),
+        pyproject=pyproject,
+        origin=_source_for(sources, "app_dir"),
+    )
     if not app_dir.is_dir():
         raise_problems(
             [
@@ -278,38 +304,87 @@ def _resolve_app_dir(
     return app_dir
 
 
+def _confine_paths(
+    config: StagingConfig, app_dir: Path, pyproject: Path, sources: Mapping[str, str]
+) -> None:
+    """Paths the run reads or writes because the config named them stay in the project."""
+    # Written into the workspace copy of the app dir: inside it, as written (no symlinks).
+    confine(
+        config.settings.path,
+        key="tool.staging.settings.path",
+        base=app_dir,
+        boundary=Boundary(app_dir, f"the app dir {app_dir} (it is written into its copy)"),
+        pyproject=pyproject,
+        origin=_source_for(sources, "settings.path"),
+        follow_symlinks=False,
+    )
+    project = Boundary.of_project(pyproject)
+    for i, pattern in enumerate(config.replay.histories):
+        confine_glob(
+            pattern,
+            key=f"tool.staging.replay.histories[{i}]",
+            base=app_dir,
+            boundary=project,
+            pyproject=pyproject,
+            origin=_source_for(sources, "replay.histories"),
+        )
+
+
+def _one_statement_checks(
+    config: StagingConfig, pyproject: Path, sources: Mapping[str, str]
+) -> None:
+    """Each SQL check is one statement: known before any service starts, so `config.invalid`."""
+    problems = []
+    for i, pipeline in enumerate(config.pipelines):
+        for j, check in enumerate(pipeline.checks):
+            try:
+                single_statement(check)
+            except NotOneStatement as exc:
+                problems.append(
+                    Problem(
+                        key=f"tool.staging.pipelines[{i}].checks[{j}]",
+                        origin=_source_for(sources, "pipelines"),
+                        what=f"a SQL check must be exactly one statement; {exc}",
+                        expected="one SELECT whose single row has a single boolean column",
+                        observed=redact_observed("checks", check),
+                        hint="write one assertion per check, e.g. "
+                        '"select count(*) > 0 from daily_conversions"; put each further '
+                        "assertion in its own string of the checks list",
+                    )
+                )
+    if problems:
+        raise_problems(problems, pyproject)
+
+
 def _resolve_python(
     value: str,
     project_dir: Path,
+    app_dir: Path,
     pyproject: Path,
     sources: Mapping[str, str],
     environ: Mapping[str, str],
-) -> str:
-    if not value:
-        return sys.executable
-    if os.sep in value or "/" in value:
-        candidate = (project_dir / value).expanduser()
-        found = str(candidate.absolute()) if _is_executable(candidate) else None
-    else:
-        found = shutil.which(value, path=environ.get("PATH", os.defpath))
-    if found is None:
+) -> Interpreter:
+    # The rules live in staging.config.interpreter (shared with the draft).
+    found = resolve_interpreter(value, project_dir=project_dir, app_dir=app_dir, environ=environ)
+    runs = found.path is None or found.path == sys.executable
+    broken = None if runs else interpreter_problem(str(found.path))
+    if found.path is None or broken is not None:
         origin = _source_for(sources, "python")
         raise_problems(
             [
                 Problem(
                     key="tool.staging.python",
                     origin=origin,
-                    what="the interpreter for the app's commands was not found",
-                    expected="an executable path (relative to the project) or a name on PATH",
-                    observed=repr(value),
+                    what="the interpreter for the app's commands "
+                    + ("was not found" if broken is None else "does not run"),
+                    expected="an executable path or a venv dir (relative to the project), "
+                    "or a name on PATH",
+                    observed=repr(value) if broken is None else f"{found.path}: {broken}",
                     hint="create the venv (e.g. python -m venv .venv) and set python = "
-                    '".venv/bin/python", or leave python = "" to use staging\'s own',
+                    '".venv" (or its bin/python), or leave python = "" to use the app dir\'s '
+                    ".venv/ or venv/, else staging's own",
                 )
             ],
             pyproject,
         )
     return found
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)

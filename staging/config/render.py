@@ -1,4 +1,4 @@
-"""Render `[tool.staging.env]` templates: `{postgres.host}`-style placeholders.
+"""Render `[tool.staging.env]` and `[tool.staging.process_env]` templates: `{postgres.host}`.
 
 A placeholder is `{name}` where name is dotted (`postgres.password`, `capture.slack`);
 `{{` and `}}` stand for literal braces. The known names are `postgres.*` and
@@ -32,7 +32,9 @@ class _Placeholder:
     name: str
 
 
-def parse_template(template: str, *, var: str, source: str) -> list[str | _Placeholder]:
+def parse_template(
+    template: str, *, var: str, source: str, table: str = "env"
+) -> list[str | _Placeholder]:
     """Split a template into literal text and placeholders; raise on unbalanced braces."""
     parts: list[str | _Placeholder] = []
     literal: list[str] = []
@@ -47,14 +49,14 @@ def parse_template(template: str, *, var: str, source: str) -> list[str | _Place
             end = template.find("}", i + 1)
             name = template[i + 1 : end] if end != -1 else ""
             if end == -1 or "{" in name or not name.strip():
-                raise _syntax_error(var, source, template, "an unclosed or empty '{'")
+                raise _syntax_error(f"{table}.{var}", source, template, "an unclosed or empty '{'")
             if literal:
                 parts.append("".join(literal))
                 literal = []
             parts.append(_Placeholder(name.strip()))
             i = end + 1
         elif char == "}":
-            raise _syntax_error(var, source, template, "a '}' without a matching '{'")
+            raise _syntax_error(f"{table}.{var}", source, template, "a '}' without a matching '{'")
         else:
             literal.append(char)
             i += 1
@@ -63,18 +65,20 @@ def parse_template(template: str, *, var: str, source: str) -> list[str | _Place
     return parts
 
 
-def _syntax_error(var: str, source: str, template: str, what: str) -> ConfigError:
+def _syntax_error(key: str, source: str, template: str, what: str) -> ConfigError:
     return ConfigError(
-        f"tool.staging.env.{var} in {source}: the template has {what}",
+        f"tool.staging.{key} in {source}: the template has {what}",
         expected="balanced placeholders like {postgres.host}",
         observed=repr(template),
         hint=_SYNTAX_HINT,
     )
 
 
-def _placeholders(templates: Mapping[str, str], source: str) -> Iterable[tuple[str, str]]:
+def _placeholders(
+    templates: Mapping[str, str], source: str, table: str = "env"
+) -> Iterable[tuple[str, str]]:
     for var, template in templates.items():
-        for part in parse_template(template, var=var, source=source):
+        for part in parse_template(template, var=var, source=source, table=table):
             if isinstance(part, _Placeholder):
                 yield var, part.name
 
@@ -86,42 +90,57 @@ def _capture_name(name: str) -> str | None:
     return rest if _CAPTURE_NAME.fullmatch(rest) else None
 
 
-def capture_names(templates: Mapping[str, str], *, source: str = "[tool.staging.env]") -> list[str]:
-    """The distinct NAMEs of `{capture.NAME}` placeholders, sorted: one sink each."""
-    names = {_capture_name(name) for _, name in _placeholders(templates, source)}
+def capture_names(
+    templates: Mapping[str, str],
+    *more: Mapping[str, str],
+    source: str = "[tool.staging.env]",
+) -> list[str]:
+    """The distinct NAMEs of `{capture.NAME}` placeholders, sorted: one sink each.
+
+    `more`: other tables rendered with the same placeholders (`process_env`).
+    """
+    names = {
+        _capture_name(name)
+        for table in (templates, *more)
+        for _, name in _placeholders(table, source)
+    }
     return sorted(n for n in names if n is not None)
 
 
-def validate_templates(templates: Mapping[str, str], *, source: str) -> None:
+def validate_templates(templates: Mapping[str, str], *, source: str, table: str = "env") -> None:
     """Fail early (before any service starts) on syntax errors and unknown placeholders."""
-    for var, name in _placeholders(templates, source):
+    for var, name in _placeholders(templates, source, table):
         if name not in STATIC_NAMES and _capture_name(name) is None:
-            raise _unknown(var, name, source, [*STATIC_NAMES, "capture.<NAME>"])
+            raise _unknown(f"{table}.{var}", name, source, [*STATIC_NAMES, "capture.<NAME>"])
 
 
 def render_env(
-    templates: Mapping[str, str], values: Mapping[str, str], *, source: str
+    templates: Mapping[str, str],
+    values: Mapping[str, str],
+    *,
+    source: str,
+    table: str = "env",
 ) -> dict[str, str]:
     """Render every template; the known names are exactly the keys of `values`."""
     rendered: dict[str, str] = {}
     for var, template in templates.items():
         out: list[str] = []
-        for part in parse_template(template, var=var, source=source):
+        for part in parse_template(template, var=var, source=source, table=table):
             if isinstance(part, str):
                 out.append(part)
             elif part.name in values:
                 out.append(values[part.name])
             else:
-                raise _unknown(var, part.name, source, sorted(values))
+                raise _unknown(f"{table}.{var}", part.name, source, sorted(values))
         rendered[var] = "".join(out)
     return rendered
 
 
-def _unknown(var: str, name: str, source: str, known: list[str]) -> ConfigError:
+def _unknown(key: str, name: str, source: str, known: list[str]) -> ConfigError:
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     suggestion = f"did you mean {{{match[0]}}}? " if match else ""
     return ConfigError(
-        f"tool.staging.env.{var} in {source}: unknown placeholder {{{name}}}",
+        f"tool.staging.{key} in {source}: unknown placeholder {{{name}}}",
         expected=f"one of {', '.join('{' + k + '}' for k in known)}",
         observed=f"{{{name}}}",
         hint=f"{suggestion}{_SYNTAX_HINT}",

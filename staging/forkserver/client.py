@@ -68,7 +68,8 @@ def fork_target(argv: Sequence[str], python: str, cwd: Path) -> ForkTarget | Non
 
 
 def _python_vars(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+    # PYTHONPATH is not among them: a forked child applies it to its sys.path itself.
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"}
 
 
 class ForkServer:

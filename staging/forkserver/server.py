@@ -9,6 +9,9 @@ only libraries (never the app's own modules, which may read settings at import),
 then forks one child per command. The child becomes the command: its own session, the
 given cwd, stdout/stderr and environment, `sys.argv` and `sys.path[0]` as the command
 line would set them, and the module run as `__main__` the way `python -m` runs it.
+The request's PYTHONPATH (the workspace's import roots, which the server itself never
+had) goes first on the child's `sys.path`, and staging's module-origin hook among its
+entries is run in the child, as a cold interpreter would run it at start-up.
 
 Protocol, over a SOCK_SEQPACKET socket (fd given with --control), one JSON object per
 packet. Requests: {"op": "spawn", "id", "kind": "module"|"script", "target", "args",
@@ -39,6 +42,7 @@ import threading
 import time
 
 MAX_PACKET = 1 << 20
+HOOK_DIR_NAME = "origins_hook"  # staging.probes' start-up hook: run, never put on sys.path
 _MAIN_KEEP = ("__name__", "__doc__", "__builtins__", "__annotations__")
 
 
@@ -167,6 +171,7 @@ class Server:
         os.environ.update({str(k): str(v) for k, v in env.items()})
         if request.get("no_bytecode"):
             sys.dont_write_bytecode = True
+        apply_python_path(os.environ.get("PYTHONPATH", ""))
         raw_args = request["args"]
         assert isinstance(raw_args, list)
         args = [str(a) for a in raw_args]
@@ -190,6 +195,23 @@ def thread_count() -> int:
         return len(os.listdir("/proc/self/task"))
     except OSError:
         return threading.active_count()
+
+
+def apply_python_path(value: str) -> None:
+    """What PYTHONPATH does at an interpreter's start, for a child of one started without it.
+
+    Its entries go first (the command's own sys.path[0] goes before them next); staging's
+    start-up hook among them is run instead, as a fresh interpreter would run it.
+    """
+    entries = [os.path.abspath(p) for p in value.split(os.pathsep) if p]
+    for entry in entries:
+        hook = os.path.join(entry, "sitecustomize.py")
+        if os.path.basename(entry) == HOOK_DIR_NAME and os.path.isfile(hook):
+            with open(hook, "rb") as source:
+                code = compile(source.read(), hook, "exec")
+            exec(code, {"__name__": "_staging_origins", "__file__": hook})
+    first = [e for e in entries if os.path.basename(e) != HOOK_DIR_NAME]
+    sys.path[:] = first + [p for p in sys.path if p not in first]
 
 
 def run_module(name: str, args: list[str], cwd: str) -> None:

@@ -31,7 +31,7 @@ def services_phase(ctx: RunContext) -> PhaseResult:
     )
     ctx.environment = env
     ctx.redactor.add(env.postgres.password)
-    ctx.captures = CaptureServer.start(capture_names(cfg.env))
+    ctx.captures = CaptureServer.start(capture_names(cfg.env, cfg.process_env))
     # The versions go into the verdict; asking for them (`docker exec`, a `--version` run)
     # takes up to 0.6 s, so it happens beside the next phases instead of before them.
     threading.Thread(target=env.versions, name="service-versions", daemon=True).start()

@@ -4,54 +4,111 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 
-from temporalio.client import Client
-
+from staging.config.model import WorkerConfig
 from staging.context import RunContext
 from staging.db_errors import is_db_auth_failure
+from staging.phases.workspace import check_origins
+from staging.preflight import credentials_phrase
+from staging.probes.origins import read_origins
+from staging.process import ManagedProcess
 from staging.result import Diagnosis, FailureClass, PhaseResult
+from staging.services.connect import temporal_client
 from staging.temporal.pollers import PollerResult, wait_for_poller
 
 
 def worker_phase(ctx: RunContext) -> PhaseResult:
+    """Start every configured worker; ready when each one's task queue has a poller."""
     assert ctx.loaded is not None and ctx.workspace is not None and ctx.environment is not None
-    cfg = ctx.loaded.config.worker
+    configs = ctx.loaded.config.workers
     temporal = ctx.environment.temporal
-    worker = ctx.spawn("worker", cfg.command, role="worker")
-    ctx.worker = worker
+    replicas: list[list[ManagedProcess]] = []
+    for cfg in configs:
+        name = "worker" if len(configs) == 1 else f"worker-{_slug(cfg.name)}"
+        names = [name] if cfg.replicas == 1 else [f"{name}-{i}" for i in range(1, cfg.replicas + 1)]
+        replicas.append([ctx.spawn(n, cfg.command, role="worker", cwd=cfg.cwd) for n in names])
+    # The first replica of each worker stands for it below; teardown stops them all.
+    ctx.workers.extend(group[0] for group in replicas)
+    ctx.workers.extend(proc for group in replicas for proc in group[1:])
+    ctx.worker = ctx.workers[0]
 
-    async def wait() -> PollerResult:
-        client = await Client.connect(temporal.address, namespace=temporal.namespace)
-        return await wait_for_poller(
-            client,
-            cfg.task_queue,
-            timeout=min(cfg.ready_timeout, max(1.0, ctx.remaining())),
-            alive=worker.alive,
-            candidates=lambda: _candidate_queues(ctx),
+    async def wait() -> list[PollerResult]:
+        client = await temporal_client(temporal)
+        return await asyncio.gather(
+            *(
+                wait_for_poller(
+                    client,
+                    cfg.task_queue,
+                    timeout=min(cfg.ready_timeout, max(1.0, ctx.remaining())),
+                    alive=proc.alive,
+                    candidates=lambda: _candidate_queues(ctx),
+                )
+                for cfg, proc in zip(configs, ctx.workers[: len(configs)], strict=True)
+            )
         )
 
-    result = asyncio.run(wait())
-    if result.ready:
-        started = ", forked from the prestarted interpreter" if worker.forked else ""
-        return PhaseResult.passed(
-            "worker",
-            summary=f"polling task queue {cfg.task_queue!r} (pid {worker.pid}{started})",
-            pid=worker.pid,
-            forked=worker.forked,
-        )
+    results = asyncio.run(wait())
+    for cfg, proc, result in zip(configs, ctx.workers[: len(configs)], results, strict=True):
+        if not result.ready:
+            return _not_ready(ctx, cfg, proc, result)
+    if any(len(group) > 1 for group in replicas):
+        from staging.rollout.replicas import wait_for_replicas
+
+        failed = wait_for_replicas(ctx, configs, replicas)
+        if failed is not None:
+            return failed
+    shadowed = check_origins(ctx, "once the worker polled")
+    if shadowed is not None:
+        return PhaseResult.failed("worker", shadowed)
+    polling = ", ".join(
+        f"{cfg.task_queue!r} (pid {proc.pid}"
+        + (", forked from the prestarted interpreter)" if proc.forked else ")")
+        for cfg, proc in zip(configs, ctx.workers[: len(configs)], strict=True)
+    )
+    if len(ctx.workers) > len(configs):
+        polling += f" · {len(ctx.workers)} worker processes in all (replicas)"
+    checked = len(read_origins(ctx.origins_dir)) if ctx.origins_dir is not None else 0
+    return PhaseResult.passed(
+        "worker",
+        summary=f"polling task queue {polling} · {checked} app module(s), all from the workspace",
+        pid=ctx.worker.pid,
+        forked=ctx.worker.forked,
+        app_modules_checked=checked,
+        workers=[
+            {"name": cfg.name, "task_queue": cfg.task_queue, "pid": proc.pid}
+            | ({"replicas": [p.pid for p in group]} if len(group) > 1 else {})
+            for cfg, proc, group in zip(configs, ctx.workers, replicas, strict=False)
+        ],
+    )
+
+
+def _not_ready(
+    ctx: RunContext, cfg: WorkerConfig, worker: ManagedProcess, result: PollerResult
+) -> PhaseResult:
+    assert ctx.workspace is not None
     if not worker.alive():
         worker.wait(timeout=5)
     output = worker.output(2000)
-    diagnosis = result.diagnosis(output, returncode=worker.returncode, redact=ctx.redactor)
+    diagnosis = result.diagnosis(
+        output, returncode=worker.returncode, redact=ctx.redactor, root=str(ctx.workspace.app)
+    )
     assert diagnosis is not None
+    if len(ctx.workers) > 1:
+        diagnosis = replace(diagnosis, cause=f"worker {cfg.name!r}: {diagnosis.cause}")
     if diagnosis.failure_class is FailureClass.WORKER_CRASHED and is_db_auth_failure(output):
         diagnosis = Diagnosis(
             FailureClass.DB_AUTH_FAILED,
             diagnosis.cause + ": Postgres rejected the app's credentials",
-            hint="check how the settings class reads DB_PASSWORD and how the DSN is built",
+            hint=f"check {credentials_phrase(ctx.probe, ctx.rendered_env)} and how the DSN "
+            "is built",
             evidence=diagnosis.evidence,
         )
     return PhaseResult.failed("worker", diagnosis, command=" ".join(cfg.command))
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
 
 
 def _candidate_queues(ctx: RunContext) -> list[str]:
@@ -62,7 +119,8 @@ def _candidate_queues(ctx: RunContext) -> list[str]:
     """
     assert ctx.loaded is not None
     cfg = ctx.loaded.config
-    names = [cfg.worker.task_queue, *(p.task_queue for p in cfg.pipelines if p.task_queue)]
+    names = [w.task_queue for w in cfg.workers]
+    names += [p.task_queue for p in cfg.pipelines if p.task_queue]
     names += [v for k, v in ctx.rendered_env.items() if "QUEUE" in k.upper()]
     names += [row["value"] for row in ctx.provenance if "queue" in row.get("field", "").lower()]
     if ctx.worker is not None:

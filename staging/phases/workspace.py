@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import posixpath
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
+from staging.config.load import LoadedConfig
 from staging.config.render import capture_names, placeholder_values, render_env
 from staging.context import RunContext
+from staging.errors import ConfigError
+from staging.probes.origins import HOOK_DIR, origins_env, read_origins, shadowed_diagnosis
 from staging.redact import is_secret_name
-from staging.result import PhaseResult
+from staging.result import Diagnosis, PhaseResult
 from staging.workspace import TreeInfo, Workspace, deliver, hermetic_env, tree_hash
+from staging.workspace.roots import app_names, import_roots, project_name
 
 Prefetched = tuple[TreeInfo, Workspace]
 
@@ -22,9 +28,13 @@ def prefetch_workspace(ctx: RunContext) -> None:
     """
     assert ctx.loaded is not None and ctx.app_record is not None
     app_dir, parent = ctx.loaded.app_dir, ctx.app_record.workspace_parent
+    settings_path = ctx.loaded.config.settings.path
 
     def make() -> Prefetched:
-        return tree_hash(app_dir), Workspace.create(app_dir, dest_root=parent)
+        return (
+            tree_hash(app_dir, settings_path),
+            Workspace.create(app_dir, dest_root=parent, settings_path=settings_path),
+        )
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workspace")
     future: Future[Prefetched] = pool.submit(make)
@@ -42,23 +52,39 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
     assert ctx.loaded is not None and ctx.environment is not None and ctx.captures is not None
     assert ctx.app_record is not None
     loaded, cfg = ctx.loaded, ctx.loaded.config
-    captures = {name: ctx.captures.url(name) for name in capture_names(cfg.env)}
+    names = capture_names(cfg.env, cfg.process_env)
+    captures = {name: ctx.captures.url(name) for name in names}
     values = placeholder_values(ctx.environment.postgres, ctx.environment.temporal, captures)
     rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
-    for name, value in rendered.items():
+    process_env = render_env(
+        cfg.process_env, values, source=str(loaded.pyproject), table="process_env"
+    )
+    for name, value in {**rendered, **process_env}.items():
         if is_secret_name(name):
-            ctx.redactor.add(value)
+            # Whole forms only: a literal from the pyproject ("staging-fake-token") is no
+            # secret worth blanking every "stag" of the output for; values built on the
+            # password (a DSN) are masked whole anyway, the password itself by fragment.
+            ctx.redactor.add(value, fragments=False)
     ctx.rendered_env = rendered
     prefetched: Future[Prefetched] | None = ctx.background.pop("workspace", None)
     if prefetched is not None:
         ctx.tree, ctx.workspace = prefetched.result()
     else:
-        ctx.tree = tree_hash(loaded.app_dir)
-        ctx.workspace = Workspace.create(loaded.app_dir, dest_root=ctx.app_record.workspace_parent)
+        ctx.tree = tree_hash(loaded.app_dir, cfg.settings.path)
+        ctx.workspace = Workspace.create(
+            loaded.app_dir,
+            dest_root=ctx.app_record.workspace_parent,
+            settings_path=cfg.settings.path,
+        )
     ctx.delivery = deliver(
         ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path
     )
-    ctx.app_env = hermetic_env(loaded.python, extra=ctx.delivery.env_vars)
+    check_cwds(loaded, ctx.workspace.app)
+    roots = import_roots(loaded.app_dir, cfg.python_path)
+    ctx.origins_dir = ctx.workspace.root / "origins"
+    ctx.app_env = app_process_env(
+        loaded, ctx.workspace, {**ctx.delivery.env_vars, **process_env}, ctx.origins_dir
+    )
     from staging.phases.replay import prefetch_replay
 
     prefetch_replay(ctx)
@@ -72,4 +98,84 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
         dirty=ctx.tree.dirty,
         channel=ctx.delivery.channel,
         variables=sorted(rendered),
+        process_variables=sorted(process_env),
+        import_roots=list(roots.roots),
+        import_roots_from=roots.source,
+    )
+
+
+def app_process_env(
+    loaded: LoadedConfig, workspace: Workspace, variables: dict[str, str], origins_dir: Path
+) -> dict[str, str]:
+    """The environment of every app process: hermetic, the workspace's import roots first on
+    PYTHONPATH, then staging's start-up hook recording module origins into `origins_dir`.
+
+    `variables`: the delivered settings variables plus `[tool.staging.process_env]` (the
+    model forbids a name in both).
+    """
+    roots = import_roots(loaded.app_dir, loaded.config.python_path)
+    origins_dir.mkdir(exist_ok=True)
+    names = app_names(loaded.app_dir, roots, command_dirs(loaded))
+    watch = origins_env(origins_dir, names, home=workspace.app)
+    return hermetic_env(
+        loaded.python,
+        extra={**variables, **watch},
+        python_path=[*roots.under(workspace.app), HOOK_DIR],
+    )
+
+
+def command_dirs(loaded: LoadedConfig) -> set[str]:
+    """Directories the app's commands put first on their path: each cwd, each script's dir."""
+    cfg = loaded.config
+    dirs: set[str] = set()
+    for cwd, command in [
+        *((w.cwd, w.command) for w in cfg.workers),
+        *((s.cwd, s.command) for s in cfg.setup),
+        *((p.cwd, p.command or []) for p in cfg.pipelines),
+    ]:
+        dirs.add(cwd)
+        script = next((a for a in command[1:] if a.endswith(".py")), None)
+        if command and command[0] in ("python", "python3") and script is not None:
+            dirs.add(posixpath.normpath(posixpath.join(cwd, posixpath.dirname(script))))
+    return {d for d in dirs if not (d == ".." or d.startswith(("../", "/")))}
+
+
+def check_cwds(loaded: LoadedConfig, app: Path) -> None:
+    """Every `cwd` and `python_path` entry names a directory of the deployed tree, inside it
+    (symlinks resolved)."""
+    cfg = loaded.config
+    single = loaded.sources.get("workers", "default") == "default"
+    keys = [("worker" if single else f"workers[{i}]", w.cwd) for i, w in enumerate(cfg.workers)]
+    keys += [(f"setup[{i}]", s.cwd) for i, s in enumerate(cfg.setup)]
+    keys += [(f"pipelines[{i}]", p.cwd) for i, p in enumerate(cfg.pipelines)]
+    keys += [(f"python_path[{i}]", r) for i, r in enumerate(cfg.python_path or [])]
+    base = app.resolve()
+    for key, cwd in keys:
+        target = (app / cwd).resolve()
+        inside = target == base or base in target.parents
+        if inside and target.is_dir():
+            continue
+        shown = key if key.startswith("python_path") else f"{key}.cwd"
+        raise ConfigError(
+            f"tool.staging.{shown} in {loaded.pyproject}: "
+            + ("it leaves the app dir" if not inside else "no such directory in the deployed tree"),
+            expected=f"a directory inside the app dir {loaded.app_dir}, relative to it",
+            observed=f"{cwd!r} -> {target if not inside else loaded.app_dir / cwd}",
+            hint="fix the path, or commit the directory (git-ignored files are not deployed, "
+            "so staging does not copy them)",
+        )
+
+
+def check_origins(ctx: RunContext, when: str) -> Diagnosis | None:
+    """`workspace.shadowed` when an app process imported an app module from outside the copy."""
+    assert ctx.loaded is not None and ctx.workspace is not None
+    if ctx.origins_dir is None:
+        return None
+    return shadowed_diagnosis(
+        read_origins(ctx.origins_dir),
+        home=ctx.workspace.app,
+        checkout=ctx.loaded.app_dir,
+        python=ctx.loaded.python,
+        when=when,
+        project=project_name(ctx.loaded.app_dir),
     )

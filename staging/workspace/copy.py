@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from staging.workspace.files import list_deployable
+from staging.workspace.files import DEFAULT_SETTINGS_PATH, list_deployable
 
 
 class Workspace:
@@ -31,10 +31,18 @@ class Workspace:
         self._removed = False
 
     @classmethod
-    def create(cls, app_dir: Path, dest_root: Path | None = None) -> Workspace:
-        """Copy the deployable files of `app_dir`; remove the partial copy if that fails."""
+    def create(
+        cls,
+        app_dir: Path,
+        dest_root: Path | None = None,
+        settings_path: str | None = DEFAULT_SETTINGS_PATH,
+    ) -> Workspace:
+        """Copy the deployable files of `app_dir`; remove the partial copy if that fails.
+
+        `settings_path` (the delivered one) is never copied: staging writes its own there.
+        """
         source = Path(app_dir).resolve()
-        listing = list_deployable(source)
+        listing = list_deployable(source, settings_path)
         root = Path(tempfile.mkdtemp(prefix="staging-ws-", dir=dest_root))
         workspace = cls(root, root / "app", source, [], list(listing.notes))
         try:

@@ -9,7 +9,7 @@ what a process needs to run at all: PATH, HOME, locale, TZ, TMPDIR and the venv.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from staging.errors import ConfigError
@@ -36,8 +36,13 @@ def hermetic_env(
     *,
     extra: Mapping[str, str] | None = None,
     base: Mapping[str, str] | None = None,
+    python_path: Sequence[Path] = (),
 ) -> dict[str, str]:
-    """PATH (interpreter's bin dir first), HOME, locale, TZ, TMPDIR, VIRTUAL_ENV + `extra`."""
+    """PATH (interpreter's bin dir first), HOME, locale, TZ, TMPDIR, VIRTUAL_ENV + `extra`.
+
+    `python_path` (the workspace's import roots, then staging's start-up hook) becomes
+    PYTHONPATH, ahead of any PYTHONPATH in `extra` (a `[tool.staging.process_env]` one).
+    """
     base = os.environ if base is None else base
     # Not resolved: a venv's bin/python is a symlink to the base interpreter, and the
     # venv's bin dir (with its console scripts) is the one the app needs.
@@ -55,6 +60,9 @@ def hermetic_env(
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra or {})
+    if python_path:
+        own = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in python_path), *own])
     return env
 
 

@@ -205,3 +205,32 @@ def test_rich_table_shows_status_marks_and_hints() -> None:
         "a run would not start (backend: process)",
     ):
         assert needle in text, needle
+
+
+@pytest.mark.usefixtures("no_docker")
+def test_it_says_when_the_app_shares_stagings_venv(tmp_path: Path) -> None:
+    report = doctor.run_doctor(minimal_project(tmp_path / "shared"))
+    shared = check(report, "app environment")
+    assert shared.status == "warn"
+    assert "staging's own environment" in shared.detail
+    assert "rich " in shared.detail and "psycopg " in shared.detail
+    assert ".venv" in shared.hint
+
+
+@pytest.mark.usefixtures("no_docker")
+def test_an_app_venv_is_found_and_not_shared(tmp_path: Path) -> None:
+    """A `.venv/` in the app dir is the app's interpreter (here a venv of this same Python)."""
+    import subprocess
+    import sys
+
+    app = minimal_project(tmp_path / "own")
+    venv = app / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+
+    report = doctor.run_doctor(app)
+
+    assert not [c for c in report.checks if c.name == "app environment"]
+    interpreter = check(report, "interpreter")
+    # A bare venv: the app's requirements are missing there, and doctor says which.
+    assert str(venv / "bin" / "python") in interpreter.detail
+    assert interpreter.status == "fail" and "pydantic-settings" in interpreter.detail

@@ -107,3 +107,15 @@ def test_url_round_trips_a_hostile_password() -> None:
     assert parsed["password"] == HOSTILE
     assert parsed["user"] == "app"
     assert parsed["dbname"] == "app"
+
+
+def test_process_env_errors_name_their_table() -> None:
+    with pytest.raises(ConfigError, match=re.escape("tool.staging.process_env.MODE in")):
+        validate_templates({"MODE": "{postgres.hots}"}, source=SOURCE, table="process_env")
+    with pytest.raises(ConfigError, match=re.escape("tool.staging.process_env.MODE in")):
+        render_env({"MODE": "x}"}, VALUES, source=SOURCE, table="process_env")
+
+
+def test_capture_names_across_tables() -> None:
+    names = capture_names({"A": "{capture.slack}"}, {"B": "{capture.audit}{capture.slack}"})
+    assert names == ["audit", "slack"]

@@ -368,8 +368,11 @@ def test_accepts_only_the_servers_python_variables(server: ForkServer, tmp_path:
     env = hermetic_env(PY, extra={"SOMETHING_ELSE": "1"})
     argv = [PY, "-m", "mod"]
     assert server.accepts(argv, env=env, cwd=tmp_path) == ForkTarget("module", "mod", ())
+    # PYTHONPATH is applied by the child itself (test_forkserver_paths); others act at start-up.
     with_path = {**env, "PYTHONPATH": str(tmp_path)}
-    assert server.accepts(argv, env=with_path, cwd=tmp_path) is None
+    assert server.accepts(argv, env=with_path, cwd=tmp_path) == ForkTarget("module", "mod", ())
+    with_warnings = {**env, "PYTHONWARNINGS": "error"}
+    assert server.accepts(argv, env=with_warnings, cwd=tmp_path) is None
 
 
 # --- a forked module ----------------------------------------------------------------------
