@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from staging import __version__
 from staging.errors import StagingError
 
-COMMANDS = ["run", "up", "down", "gate", "report", "history", "replay", "record", "doctor"]
+COMMANDS = [
+    "run",
+    "up",
+    "down",
+    "gate",
+    "report",
+    "history",
+    "replay",
+    "record",
+    "doctor",
+    "init",
+]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    db_dsn: SecretStr = SecretStr("postgresql://localhost/catalog")
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"

@@ -1,0 +1,1 @@
+"""Ledger: one workflow posting entries to Postgres."""

@@ -1,0 +1,33 @@
+"""`python -m shipping.orders_worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from shipping.orders import PlaceOrder, store_order
+from shipping.settings import Settings
+
+
+async def main() -> None:
+    s = Settings()
+    client = await Client.connect(s.temporal_address, namespace=s.temporal_namespace)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    with ThreadPoolExecutor(4) as pool:
+        async with Worker(
+            client,
+            task_queue="orders",
+            workflows=[PlaceOrder],
+            activities=[store_order],
+            activity_executor=pool,
+        ):
+            await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
