@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--runs 5] [--warmup 1] [--backend all|process|docker] [--quick]
                              [--only green,red,limit,baselines,scale] [--out PATH]
+                             [--gallery-only | --no-gallery]
 
 Every figure is the median (with min and max) of `--runs` measurements after `--warmup`
 discarded ones, all in one invocation so ratios compare like with like. Results go to
@@ -26,6 +27,9 @@ DEFAULT_ENV = {"TESTCONTAINERS_RYUK_DISABLED": "true", "TC_HOST": "127.0.0.1"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    from benchmarks.gallery import bench_gallery, gallery_flags
+
+    args, gallery = gallery_flags(args)  # --gallery-only / --no-gallery (benchmarks/gallery.py)
     opts = parse_options(args, (__doc__ or "").splitlines()[0])
     for name, value in DEFAULT_ENV.items():
         os.environ.setdefault(name, value)
@@ -35,7 +39,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return render(opts.render, opts.out)
     from benchmarks.bench import execute
 
-    return execute(opts, args)
+    if gallery == "only":
+        return bench_gallery(opts)
+    code = execute(opts, args)
+    if gallery == "run" and not opts.quick:
+        code = bench_gallery(opts) or code
+    if opts.quick:
+        return code
+    # The pytest plugin (issue 16): fresh database vs raw CREATE DATABASE, session start.
+    from benchmarks.pytest_plugin import bench_pytest_plugin
+
+    code = bench_pytest_plugin(min(opts.runs, 3), opts.backends, opts.out) or code
+    # The rollout rehearsal (issue 15): `--rollout` against one pipeline's own time.
+    from benchmarks.rollout import bench_rollout
+
+    code = bench_rollout(min(opts.runs, 3), opts.backends, opts.out) or code
+    # The corpus table (issue 12): per case, class right and deciding line on the console.
+    from benchmarks import corpus_table
+
+    # A measurement: a wrong row shows in the table (and fails the corpus tests), not here.
+    corpus_table.main(["--out", str(opts.out.with_name("corpus.json"))])
+    return code
 
 
 if __name__ == "__main__":

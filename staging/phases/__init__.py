@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from staging.context import RunContext
 from staging.imports import import_module
@@ -60,6 +60,30 @@ RUN_PHASES: list[tuple[str, Phase]] = [
     (name, _warm_up_then_services if name == "services" else _lazy(name, module))
     for name, module in _ORDER
 ]
+
+
+def run_phases(ctx: RunContext) -> Iterator[tuple[str, Phase]]:
+    """`RUN_PHASES`, with the interrupted pass and the rollout rehearsal after the pipelines
+    when the config enables them (issue 15).
+
+    Decided as the run reaches it (the config is loaded by then), so a run without
+    `--rollout` shows and reports exactly the phases it always did.
+    """
+    for name, phase in RUN_PHASES:
+        yield name, phase
+        cfg = ctx.loaded.config if ctx.loaded is not None else None
+        if name != "pipelines" or cfg is None:
+            continue
+        if cfg.chaos or any(w.interrupt for w in cfg.workers):
+            yield "interrupt", _interrupt
+        if cfg.rollout.enabled:
+            yield "rollout", _lazy("rollout", "rollout")
+
+
+def _interrupt(ctx: RunContext) -> PhaseResult:
+    from staging.rollout.chaos import interrupt_phase
+
+    return interrupt_phase(ctx)
 
 
 def warm_up(first: Sequence[str] = ()) -> threading.Thread:

@@ -64,6 +64,11 @@ def _header(verdict: dict[str, Any]) -> list[str]:
         facts.append(f"backend {verdict['backend']}")
     facts.append(f"{_seconds(verdict.get('duration')):.1f}s")
     lines += ["", " · ".join(facts)]
+    from staging.gate.coverage import partial_line
+
+    partial = partial_line(verdict)  # a pass of a --pipeline subset: the gate stays shut
+    if partial:
+        lines += ["", f"> **{partial}**"]
     return lines
 
 
@@ -141,6 +146,10 @@ def _phases(verdict: dict[str, Any]) -> list[str]:
         # ':' ends a Mermaid task name and '#'/';' start comments/statements.
         name = re.sub(r"[^A-Za-z0-9 _.()-]", " ", str(p.get("name")))
         lines.append(f"    {name} {_seconds(p.get('duration')):.2f}s :{tag}, p{i}, {start}, {end}")
+        swap = (p.get("details") or {}).get("swap_at")
+        if isinstance(swap, int | float):  # the rollout's worker swap, as a milestone
+            at = int(swap * 1000)
+            lines.append(f"    worker swap :milestone, m{i}, {at}, {at}")
     lines.append("```")
     return lines
 

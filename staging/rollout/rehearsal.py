@@ -1,0 +1,289 @@
+"""The rollout itself: the last green tree's worker runs the pipelines, is stopped
+mid-flight as a platform stops it, and this tree's worker must finish every workflow.
+
+Steps (issue 15): the current tree's workers (from the worker phase) step aside; the old
+tree's workers start in their own workspace and the pipelines are triggered there; at the
+swap point the old workers are frozen (SIGSTOP) so the workflows stay mid-flight; then
+`rolling` starts the new workers and stops the old ones one by one, `immediate` stops them
+all and then starts the new ones. A run the old worker finished before the freeze (the
+example's pipeline is faster than a process reacts) is reset to the workflow task after
+its swap point, so the new code continues exactly the history it would have found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import (
+    ResetStickyTaskQueueRequest,
+    ResetWorkflowExecutionRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from staging.config.model import PipelineConfig, RolloutConfig, WorkerConfig
+from staging.context import RunContext
+from staging.process import ManagedProcess
+from staging.rollout.history import closed, find_divergence, reset_point, swap_point
+from staging.rollout.pollers import wait_for_processes
+from staging.rollout.processes import freeze, platform_stop, spawn_in
+from staging.temporal.pollers import task_queue_pollers
+from staging.workspace import Workspace
+
+_POLL = 0.2
+_FIND_TIMEOUT = 30.0  # for a trigger to start its workflow
+
+
+class Skip(Exception):
+    """The rehearsal cannot happen (the old tree does not start here): a note, not a verdict."""
+
+
+@dataclass
+class InFlight:
+    workflow_id: str
+    run_id: str
+    workflow_type: str = ""
+    point: int | None = None  # the swap point's event id, once reached
+    reset_to: int | None = None  # the reset event, when the old worker finished the run
+    events: list[HistoryEvent] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "workflow_type": self.workflow_type,
+            "swap_event": self.point,
+            "reset_to_event": self.reset_to,
+            "events": len(self.events),
+        }
+
+
+async def _pollers(client: Client, task_queue: str) -> tuple[str, ...]:
+    try:
+        return await task_queue_pollers(client, task_queue)
+    except RPCError:
+        return ()
+
+
+def _names(cfg: WorkerConfig, many: bool, tag: str) -> list[str]:
+    base = f"worker-{cfg.name}" if many else "worker"
+    if cfg.replicas == 1:
+        return [f"{base}-{tag}"]
+    return [f"{base}-{tag}-{i}" for i in range(1, cfg.replicas + 1)]
+
+
+class Rehearsal:
+    def __init__(
+        self,
+        ctx: RunContext,
+        cfg: RolloutConfig,
+        old: Workspace,
+        old_env: dict[str, str],
+        pipelines: list[PipelineConfig],
+        halfway: int | None,
+    ) -> None:
+        assert ctx.loaded is not None
+        self.ctx, self.cfg, self.old, self.old_env = ctx, cfg, old, old_env
+        self.pipelines, self.halfway = pipelines, halfway
+        self.workers = ctx.loaded.config.workers
+        self.log: list[str] = []
+        self.swap_at: float | None = None
+        self.swapped_at: float | None = None
+        self._triggers: list[ManagedProcess] = []
+
+    # -- processes ---------------------------------------------------------------------
+
+    async def _start_workers(self, client: Client, *, old: bool) -> list[ManagedProcess]:
+        """Every worker's replicas, of the old tree or this one; ready when each polls."""
+        many = len(self.workers) > 1
+        started: list[tuple[WorkerConfig, list[ManagedProcess]]] = []
+        # Pollers listed now are other processes' (and stay listed a while after they stop).
+        stale = {cfg.task_queue: await _pollers(client, cfg.task_queue) for cfg in self.workers}
+        for cfg in self.workers:
+            names = _names(cfg, many, "green" if old else "new")
+            if old:
+                procs = [
+                    spawn_in(
+                        self.ctx, self.old, self.old_env, n, cfg.command, role="worker", cwd=cfg.cwd
+                    )
+                    for n in names
+                ]
+            else:
+                procs = [self.ctx.spawn(n, cfg.command, role="worker", cwd=cfg.cwd) for n in names]
+            started.append((cfg, procs))
+            self.ctx.workers.extend(procs)  # teardown stops them whatever happens
+        for cfg, procs in started:
+            polling = await wait_for_processes(
+                client,
+                cfg.task_queue,
+                [p.pid for p in procs],
+                alive=lambda procs=procs: all(p.alive() for p in procs),  # type: ignore[misc]
+                timeout=min(cfg.ready_timeout, max(1.0, self.ctx.remaining())),
+                stale=stale[cfg.task_queue],
+            )
+            if not polling.ready:
+                which = "the last green tree's" if old else "this tree's"
+                raise Skip(f"{which} worker {cfg.name!r} did not start: {polling.observed()}")
+        return [p for _, procs in started for p in procs]
+
+    def _stop(self, procs: list[ManagedProcess]) -> None:
+        grace = max((w.stop_grace for w in self.workers), default=5.0)
+        self.log += platform_stop(self.ctx, procs, grace)
+        self.ctx.workers = [w for w in self.ctx.workers if w not in procs]
+
+    # -- the pipelines on the old tree ---------------------------------------------------
+
+    async def _trigger(self, client: Client) -> tuple[set[str], list[ManagedProcess]]:
+        before = {e.id async for e in client.list_workflows()}
+        triggers: list[ManagedProcess] = []
+        assert self.ctx.loaded is not None
+        for p in self.pipelines:
+            if p.workflow is not None:
+                await client.start_workflow(
+                    p.workflow,
+                    args=list(p.args),
+                    id=f"staging-rollout-{p.name}-{self.ctx.run_id}",
+                    task_queue=p.task_queue or self.ctx.loaded.config.worker.task_queue,
+                )
+            else:
+                assert p.command is not None
+                triggers.append(
+                    spawn_in(
+                        self.ctx,
+                        self.old,
+                        self.old_env,
+                        f"rollout-{p.name}",
+                        p.command,
+                        role="trigger",
+                        cwd=p.cwd,
+                    )
+                )
+        return before, triggers
+
+    async def _find(
+        self, client: Client, before: set[str], triggers: list[ManagedProcess]
+    ) -> list[InFlight]:
+        deadline = time.monotonic() + min(_FIND_TIMEOUT, max(1.0, self.ctx.remaining()))
+        while True:
+            found = [
+                InFlight(e.id, e.run_id, e.workflow_type)
+                async for e in client.list_workflows()
+                if e.id not in before
+            ]
+            if len(found) >= len(self.pipelines):
+                return found
+            if time.monotonic() >= deadline or (triggers and not any(t.alive() for t in triggers)):
+                if found:
+                    return found
+                out = triggers[0].output(5) if triggers else ""
+                raise Skip(f"the last green tree's pipelines started no workflow ({out.strip()})")
+            await asyncio.sleep(0.05)
+
+    async def _until_swap_point(self, client: Client, flight: InFlight) -> None:
+        handle = client.get_workflow_handle(flight.workflow_id, run_id=flight.run_id)
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            flight.events.append(event)
+            flight.point = swap_point(flight.events, self.cfg.at, self.halfway)
+            if flight.point is not None or closed(flight.events):
+                return
+
+    # -- the swap --------------------------------------------------------------------------
+
+    async def run(self, client: Client) -> list[InFlight]:
+        for proc in list(self.ctx.workers):  # this tree's workers step aside for the old ones
+            proc.stop(grace=2)
+            self.ctx.reap(proc)
+        self.ctx.workers, self.ctx.worker = [], None
+        old = await self._start_workers(client, old=True)
+        before, triggers = await self._trigger(client)
+        self._triggers = triggers
+        flights = await self._find(client, before, triggers)
+        waits = [asyncio.ensure_future(self._until_swap_point(client, f)) for f in flights]
+        timeout = min(max(p.timeout for p in self.pipelines), max(1.0, self.ctx.remaining()))
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        freeze(old)
+        self.swap_at = self.ctx.elapsed()
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+        await self._unstick(client, flights)
+        await self._swap(client, old)
+        self.swapped_at = self.ctx.elapsed()
+        await self._reset_finished(client, flights)
+        return flights
+
+    async def _unstick(self, client: Client, flights: list[InFlight]) -> None:
+        """Send the next workflow tasks to the shared queue, not the frozen worker's own.
+
+        A worker keeps a workflow cached and the server sends its next task to that
+        worker's sticky queue, waiting 10 s for it before falling back. An SDK that shuts
+        down cleanly tells the server so; a frozen one cannot.
+        """
+        for f in flights:
+            with contextlib.suppress(RPCError):
+                await client.workflow_service.reset_sticky_task_queue(
+                    ResetStickyTaskQueueRequest(
+                        namespace=client.namespace,
+                        execution=WorkflowExecution(workflow_id=f.workflow_id, run_id=f.run_id),
+                    )
+                )
+
+    async def _swap(self, client: Client, old: list[ManagedProcess]) -> None:
+        if self.cfg.strategy == "immediate":
+            self._stop(old)
+            new = await self._start_workers(client, old=False)
+        else:
+            new = await self._start_workers(client, old=False)
+            for proc in old:
+                self._stop([proc])
+        self.ctx.worker = new[0]
+
+    async def _reset_finished(self, client: Client, flights: list[InFlight]) -> None:
+        for flight in flights:
+            history = await client.get_workflow_handle(
+                flight.workflow_id, run_id=flight.run_id
+            ).fetch_history()
+            flight.events = list(history.events)
+            if not closed(flight.events) or flight.point is None:
+                continue
+            target = reset_point(flight.events, flight.point)
+            if target is None:
+                continue
+            response = await client.workflow_service.reset_workflow_execution(
+                ResetWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    workflow_execution=WorkflowExecution(
+                        workflow_id=flight.workflow_id, run_id=flight.run_id
+                    ),
+                    reason="staging rollout: the old worker finished before it was stopped",
+                    workflow_task_finish_event_id=target,
+                    request_id=uuid.uuid4().hex,
+                )
+            )
+            self.log.append(
+                f"{flight.workflow_id}: the old worker finished it before the freeze; reset to "
+                f"event {target} so this tree continues from the swap point"
+            )
+            flight.run_id, flight.reset_to = response.run_id, target
+
+    def stop_old(self) -> None:
+        """The old tree's workers still running (a failure before the swap)."""
+        old = [w for w in self.ctx.workers if "-green" in w.name and w.alive()]
+        if old:
+            self._stop(old)
+
+    def stop_triggers(self) -> None:
+        for t in self._triggers:
+            if t.alive():
+                t.stop(grace=2)
+            self.ctx.reap(t)
+
+
+__all__ = ["InFlight", "Rehearsal", "Skip", "find_divergence"]
