@@ -48,8 +48,14 @@ _MAX_APP_FRAMES = 6
 FrameKind = Literal["app", "library", "staging"]
 
 
+# An installed package's file: its dotted module name follows site-/dist-packages.
+PACKAGES_DIR = re.compile(r"[/\\](?:site|dist)-packages[/\\](?P<rel>.+)$")
+
+
 @dataclass(frozen=True)
 class Frame:
+    """One `File "...", line N, in func` of a traceback, with its code line."""
+
     file: str
     line: int
     func: str
@@ -58,6 +64,15 @@ class Frame:
     @property
     def kind(self) -> FrameKind:
         return frame_kind(self.file)
+
+    @property
+    def module(self) -> str | None:
+        """Dotted name for an installed package's file; None for the app's own files."""
+        match = PACKAGES_DIR.search(self.file)
+        if not match:
+            return None
+        rel = match["rel"].replace("\\", "/").removesuffix(".py").removesuffix("/__init__")
+        return rel.replace("/", ".")
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from staging.evidence import frame_kind
+from staging.evidence import PACKAGES_DIR, Frame, frame_kind
 from staging.result import Diagnosis, FailureClass
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -27,7 +27,6 @@ _EXC_LINE = re.compile(r"RestrictedWorkflowAccessError: (?P<msg>[^\n]*)")
 _VALIDATION = re.compile(r"Failed validating workflow (?P<wf>[\w.-]+)")
 _ACTIVATION = re.compile(r"Failed activation on workflow (?P<wf>[\w.-]+)")
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)$')
-_PACKAGES_DIR = re.compile(r"[/\\](?:site|dist)-packages[/\\](?P<rel>.+)$")
 _STDLIB_DIR = re.compile(r"/lib/python3\.\d+/(?P<rel>.+)$")
 
 # Workflow-safe replacements for what workflow code most often reaches for.
@@ -38,26 +37,6 @@ _SAFE = (
     (re.compile(r"^random\."), "workflow.random()"),
     (re.compile(r"^uuid\.uuid[14]"), "workflow.uuid4()"),
 )
-
-
-@dataclass(frozen=True)
-class Frame:
-    file: str
-    line: int
-    func: str
-    code: str = ""
-
-    @property
-    def module(self) -> str | None:
-        """Dotted name for an installed package's file; None for the app's own files."""
-        match = _PACKAGES_DIR.search(self.file)
-        if not match:
-            return None
-        rel = match["rel"].replace("\\", "/").removesuffix(".py").removesuffix("/__init__")
-        return rel.replace("/", ".")
-
-    def where(self) -> str:
-        return f"{self.file}:{self.line}"
 
 
 Kind = Literal["import", "call", "direct"]
@@ -252,7 +231,7 @@ def _chain(own: list[Frame]) -> _Chain:
 
 def _short_where(frame: Frame) -> str:
     """`rich/style.py:22` for an installed package's file: the venv's path says nothing."""
-    match = _PACKAGES_DIR.search(frame.file)
+    match = PACKAGES_DIR.search(frame.file)
     return f"{match['rel']}:{frame.line}" if match else frame.where()
 
 
