@@ -4,8 +4,7 @@ Each app (tests/gallery/<shape>/, a small real Temporal + Postgres app without a
 `[tool.staging]` section) is copied into a fresh git repository, `staging init` writes its
 section, and the run must be: green unchanged; red when the settings module's
 `env_file=".env"` line is removed (the incident); red when the worker imports a module
-that .gitignore keeps out of the deployed tree. All three on the process backend; on
-docker, green and the incident (the ignored import is decided before services matter).
+that .gitignore keeps out of the deployed tree. All three on both backends.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from tests.gallery.shapes import (
 pytestmark = pytest.mark.slow
 
 EXPECTED = EXPECTED_CODE
-DOCKER_FAULTS = ("none", "incident")
+DOCKER_FAULTS = tuple(EXPECTED)
 INCIDENT_CLASSES = {"settings.secret_missing", "settings.ignored"}
 
 
