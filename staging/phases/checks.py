@@ -62,9 +62,12 @@ def checks_phase(ctx: RunContext) -> PhaseResult:
     python_failed = run_python_checks(ctx, [record for _, record in ran])
     if python_failed is not None:
         return python_failed
+    # Python checks are listed with the SQL ones in each pipeline's record.
+    in_python = sum(len(record.checks) for _, record in ran) - len(results)
+    python = f", {in_python} Python check(s)" if in_python else ""
     return PhaseResult.passed(
         "checks",
-        summary=f"{len(results)} SQL check(s), notifications within limits",
+        summary=f"{len(results)} SQL check(s){python}, notifications within limits",
         checks=results,
     )
 
