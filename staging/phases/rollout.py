@@ -115,6 +115,7 @@ async def _rehearse(
         "swapped_at": rehearsal.swapped_at,
         "workflows": [f.to_dict() for f in flights],
         "stops": rehearsal.log,
+        "resets": rehearsal.resets,
     }
     if diagnosis is not None:
         return PhaseResult.failed("rollout", diagnosis, **details)
@@ -165,7 +166,7 @@ async def _until_done(
         for f in running:
             count, since = progress.get(f.workflow_id, (-1, now))
             progress[f.workflow_id] = (len(f.events), now if len(f.events) != count else since)
-        idle = [f for f in running if now - progress[f.workflow_id][1] >= cfg.stuck_after]
+        idle = [f for f in running if now - progress[f.workflow_id][1] >= _patience(cfg, f)]
         if idle or now >= deadline:
             return _stuck(
                 rehearsal, (idle or running)[0], now - progress[(idle or running)[0].workflow_id][1]
@@ -185,6 +186,27 @@ async def _until_done(
         if diagnosis is not None:
             return _after_swap(diagnosis)
     return None
+
+
+_TASK_PENDING = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+}
+_TASK_TIMEOUT_MARGIN = 5.0
+
+
+def _patience(cfg: RolloutConfig, flight: InFlight) -> float:
+    """Seconds without a new event before a workflow is stuck.
+
+    A workflow task that a stopped worker took (or whose sticky queue it polled) is handed
+    on only after the workflow task timeout: until then a quiet history is the server
+    waiting, not the workflow stuck.
+    """
+    if not flight.events or flight.events[-1].event_type not in _TASK_PENDING:
+        return cfg.stuck_after
+    first = flight.events[0].workflow_execution_started_event_attributes
+    timeout = first.workflow_task_timeout.ToTimedelta().total_seconds() or 10.0
+    return max(cfg.stuck_after, timeout + _TASK_TIMEOUT_MARGIN)
 
 
 def _after_swap(diagnosis: Diagnosis) -> Diagnosis:
@@ -215,6 +237,7 @@ def _nondeterminism(
             else f"observed: {div.new}",
             div.divergence.detail,
             *rehearsal.log,
+            *rehearsal.resets,
         ),
     )
 
@@ -223,6 +246,9 @@ def _stuck(rehearsal: Rehearsal, flight: InFlight, idle: float) -> Diagnosis:
     last = flight.events[-1] if flight.events else None
     kind = EventType.Name(last.event_type).removeprefix("EVENT_TYPE_") if last else ""
     shown = f"event {last.event_id} ({kind})" if last else "no event"
+    if last is not None and last.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        taker = last.workflow_task_started_event_attributes.identity
+        shown = f"event {last.event_id} ({kind}, taken by {taker or 'an unnamed worker'})"
     return Diagnosis(
         FailureClass.ROLLOUT_STUCK,
         f"workflow {flight.workflow_type} (id {flight.workflow_id}) made no progress for "
@@ -230,5 +256,5 @@ def _stuck(rehearsal: Rehearsal, flight: InFlight, idle: float) -> Diagnosis:
         hint="an activity cut off by the stop retries only after its start_to_close_timeout "
         "unless it has a heartbeat_timeout and heartbeats; give long activities a heartbeat "
         "timeout, and check the new worker polls the same task queue",
-        evidence=tuple(rehearsal.log),
+        evidence=(*rehearsal.log, *rehearsal.resets),
     )

@@ -10,7 +10,7 @@ deploy hurts: a swap before the reaction lets the new code decide afresh.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,11 @@ _CLOSED = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+_WFT_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+_WFT_UNFINISHED = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
 }
 
 
@@ -87,20 +92,49 @@ def swap_point(events: Sequence[HistoryEvent], at: At, halfway: int | None = Non
     return None
 
 
-def reset_point(events: Sequence[HistoryEvent], point: int) -> int | None:
-    """Where to reset a run the old worker finished before it could be stopped.
+def reset_point(
+    events: Sequence[HistoryEvent],
+    point: int,
+    stopped: Callable[[str], bool] = lambda identity: False,
+) -> int | None:
+    """Where to reset a run the old worker took past the swap point before it was frozen.
+
+    None when no reset is needed: the run is still mid-flight and what is left to do goes
+    to this tree's worker with a recorded first attempt.
 
     A reset to a WorkflowTaskCompleted discards that task's commands, so the task after
     the swap point is the one to reset to: the commands the old code issued at the swap
     point stay in the history. When the run ended in that very task, it is the last one.
+
+    A running run needs one when a stopped worker (`stopped(identity)`) had started the
+    workflow task after the swap point and never completed it: the server retries such a
+    task only after the workflow task timeout (10 s by default), and then as attempt 2,
+    whose failure (a non-determinism of this tree) it does not record in the history.
+    Resetting to that task (its timeout or failure, or the event after its start while it
+    is still pending) hands it to this tree as a fresh, recorded first attempt.
     """
-    completed = [
-        e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    ]
-    later = [i for i in completed if i > point]
-    if later:
-        return later[0]
-    return completed[-1] if completed else None
+    if closed(events):
+        completed = [e.event_id for e in events if e.event_type == _WFT_COMPLETED]
+        later = [i for i in completed if i > point]
+        if later:
+            return later[0]
+        return completed[-1] if completed else None
+    started: HistoryEvent | None = None
+    target: int | None = None
+    for e in events:
+        if e.event_id <= point:
+            continue
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            started = e
+        elif e.event_type == _WFT_COMPLETED:
+            started, target = None, None
+        elif e.event_type in _WFT_UNFINISHED and started is not None:
+            if stopped(started.workflow_task_started_event_attributes.identity):
+                target = e.event_id
+            started = None
+    if started is not None and stopped(started.workflow_task_started_event_attributes.identity):
+        return started.event_id + 1
+    return target
 
 
 @dataclass(frozen=True)

@@ -7,25 +7,31 @@ swap point the old workers are frozen (SIGSTOP) so the workflows stay mid-flight
 `rolling` starts the new workers and stops the old ones one by one, `immediate` stops them
 all and then starts the new ones. A run the old worker finished before the freeze (the
 example's pipeline is faster than a process reacts) is reset to the workflow task after
-its swap point, so the new code continues exactly the history it would have found.
+its swap point, so the new code continues exactly the history it would have found; so is
+a run whose workflow task after the swap point the old worker took and never completed
+(see `staging.rollout.history.reset_point`). The stop lines and the reset notes are kept
+apart: `log` says how each old worker ended, `resets` which runs were reset and why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import (
     ResetStickyTaskQueueRequest,
     ResetWorkflowExecutionRequest,
 )
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from staging.config.model import PipelineConfig, RolloutConfig, WorkerConfig
@@ -72,6 +78,12 @@ async def _pollers(client: Client, task_queue: str) -> tuple[str, ...]:
         return ()
 
 
+def _default_identities(procs: list[ManagedProcess]) -> set[str]:
+    """The SDK's default identity is `<pid>@<hostname>`."""
+    host = socket.gethostname()
+    return {f"{p.pid}@{host}" for p in procs}
+
+
 def _names(cfg: WorkerConfig, many: bool, tag: str) -> list[str]:
     base = f"worker-{cfg.name}" if many else "worker"
     if cfg.replicas == 1:
@@ -93,7 +105,10 @@ class Rehearsal:
         self.ctx, self.cfg, self.old, self.old_env = ctx, cfg, old, old_env
         self.pipelines, self.halfway = pipelines, halfway
         self.workers = ctx.loaded.config.workers
-        self.log: list[str] = []
+        self.log: list[str] = []  # one line per old worker stopped
+        self.resets: list[str] = []  # one line per run reset past the swap point
+        self.old_identities: set[str] = set()  # the old workers' poller identities
+        self._let_go: set[str] = set()  # pids of old workers that exited on their SIGTERM
         self.swap_at: float | None = None
         self.swapped_at: float | None = None
         self._triggers: list[ManagedProcess] = []
@@ -131,11 +146,19 @@ class Rehearsal:
             if not polling.ready:
                 which = "the last green tree's" if old else "this tree's"
                 raise Skip(f"{which} worker {cfg.name!r} did not start: {polling.observed()}")
+            if old:
+                self.old_identities.update(polling.identities)
+                self.old_identities.update(_default_identities(procs))
         return [p for _, procs in started for p in procs]
 
     def _stop(self, procs: list[ManagedProcess]) -> None:
         grace = max((w.stop_grace for w in self.workers), default=5.0)
-        self.log += platform_stop(self.ctx, procs, grace)
+        lines = platform_stop(self.ctx, procs, grace)
+        self.log += lines
+        # A worker that exited on its SIGTERM let go of all it had received.
+        self._let_go.update(
+            str(p.pid) for p, line in zip(procs, lines, strict=True) if "exited" in line
+        )
         self.ctx.workers = [w for w in self.ctx.workers if w not in procs]
 
     # -- the pipelines on the old tree ---------------------------------------------------
@@ -216,7 +239,8 @@ class Rehearsal:
         await self._unstick(client, flights)
         await self._swap(client, old)
         self.swapped_at = self.ctx.elapsed()
-        await self._reset_finished(client, flights)
+        await self._reset_past_point(client, flights)
+        await self._release_activities(client, flights)
         return flights
 
     async def _unstick(self, client: Client, flights: list[InFlight]) -> None:
@@ -245,33 +269,119 @@ class Rehearsal:
                 self._stop([proc])
         self.ctx.worker = new[0]
 
-    async def _reset_finished(self, client: Client, flights: list[InFlight]) -> None:
+    def _stopped(self, identity: str) -> bool:
+        return identity in self.old_identities
+
+    async def _reset_past_point(self, client: Client, flights: list[InFlight]) -> None:
+        """Reset the runs the old workers took past the swap point in a way this tree
+        cannot continue faithfully (finished, or a workflow task left unfinished).
+
+        Runs after the old workers are stopped: nothing of theirs can change the history
+        any more, and this tree's workers cannot yet have taken the task they left.
+        """
         for flight in flights:
             history = await client.get_workflow_handle(
                 flight.workflow_id, run_id=flight.run_id
             ).fetch_history()
             flight.events = list(history.events)
-            if not closed(flight.events) or flight.point is None:
+            if flight.point is None:
                 continue
-            target = reset_point(flight.events, flight.point)
+            target = reset_point(flight.events, flight.point, self._stopped)
             if target is None:
                 continue
+            if target > flight.events[-1].event_id:
+                # The task is still pending on the stopped worker: the server accepts a
+                # reset only to an event it has, so wait for the task's timeout.
+                await self._until_event(client, flight, target)
+                target = reset_point(flight.events, flight.point, self._stopped)
+                if target is None or target > flight.events[-1].event_id:
+                    continue  # left to the stuck detector, which names the task's worker
+            finished = closed(flight.events)
             response = await client.workflow_service.reset_workflow_execution(
                 ResetWorkflowExecutionRequest(
                     namespace=client.namespace,
                     workflow_execution=WorkflowExecution(
                         workflow_id=flight.workflow_id, run_id=flight.run_id
                     ),
-                    reason="staging rollout: the old worker finished before it was stopped",
+                    reason=(
+                        "staging rollout: the old worker finished before it was stopped"
+                        if finished
+                        else "staging rollout: the stopped old worker left a workflow task"
+                    ),
                     workflow_task_finish_event_id=target,
                     request_id=uuid.uuid4().hex,
                 )
             )
-            self.log.append(
-                f"{flight.workflow_id}: the old worker finished it before the freeze; reset to "
-                f"event {target} so this tree continues from the swap point"
+            why = (
+                "the old worker finished it before the freeze"
+                if finished
+                else "the old worker took its workflow task after the swap point and was "
+                "stopped before completing it (the server would retry it only after the "
+                "workflow task timeout, and would not record the retry's failure)"
+            )
+            self.resets.append(
+                f"{flight.workflow_id}: {why}; reset to event {target}, the first workflow "
+                f"task after the swap point (event {flight.point}), so this tree replays the "
+                "commands the old code issued there"
             )
             flight.run_id, flight.reset_to = response.run_id, target
+
+    async def _until_event(self, client: Client, flight: InFlight, event_id: int) -> None:
+        """Follow the history until it has `event_id`, for at most the workflow task timeout
+        (plus a margin), the longest the server keeps a started task."""
+        first = flight.events[0].workflow_execution_started_event_attributes
+        timeout = first.workflow_task_timeout.ToTimedelta().total_seconds() or 10.0
+        handle = client.get_workflow_handle(flight.workflow_id, run_id=flight.run_id)
+
+        async def follow() -> None:
+            async for event in handle.fetch_history_events(wait_new_event=True, skip_archival=True):
+                if event.event_id > flight.events[-1].event_id:
+                    flight.events.append(event)
+                if event.event_id >= event_id:
+                    return
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(follow(), timeout=min(timeout + 5.0, self.ctx.remaining()))
+
+    async def _release_activities(self, client: Client, flights: list[InFlight]) -> None:
+        """Fail the activity attempts the frozen old workers were handed but never ran.
+
+        A frozen worker's long polls stay open: the server can hand it an activity after
+        the freeze, and the worker, once continued, shuts down without running it (it
+        exited on its SIGTERM, so it was running nothing). The server would retry that
+        attempt only after its start_to_close_timeout; failing it by id is what the server
+        does then (as `--chaos` does for the worker it kills), so the retry goes to this
+        tree now. A worker SIGKILLed after its grace really was cut off mid-activity: its
+        attempt is left to the timeout, which is what production would wait for.
+        """
+        for flight in flights:
+            if flight.point is None or closed(flight.events):
+                continue
+            handle = client.get_workflow_handle(flight.workflow_id, run_id=flight.run_id)
+            with contextlib.suppress(RPCError):
+                desc = await handle.describe()
+                for pending in desc.raw_description.pending_activities:
+                    if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+                        continue
+                    if pending.last_worker_identity.split("@", 1)[0] not in self._let_go:
+                        continue
+                    await client.get_async_activity_handle(
+                        workflow_id=flight.workflow_id,
+                        run_id=flight.run_id,
+                        activity_id=pending.activity_id,
+                    ).fail(
+                        ApplicationError(
+                            "staging rollout: handed to the frozen old worker "
+                            f"({pending.last_worker_identity}), which stopped without running it"
+                        )
+                    )
+                    self.resets.append(
+                        f"{flight.workflow_id}: activity {pending.activity_type.name!r} "
+                        f"(attempt {pending.attempt}) was handed to the frozen old worker "
+                        f"{pending.last_worker_identity}, which exited without running it; "
+                        "failed by id so it is retried now rather than after its "
+                        "start_to_close_timeout"
+                    )
 
     def stop_old(self) -> None:
         """The old tree's workers still running (a failure before the swap)."""

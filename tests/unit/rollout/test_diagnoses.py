@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from staging.phases.rollout import _nondeterminism, _stuck
+from staging.phases.rollout import _nondeterminism, _patience, _stuck
 from staging.replay.messages import parse_nondeterminism
 from staging.result import Diagnosis, FailureClass
 from staging.rollout.chaos import _failed_pass, _not_idempotent
@@ -58,7 +58,9 @@ def test_the_worker_running_an_activity_is_found_by_its_poller_identity() -> Non
 
 
 def _rehearsal(strategy: str = "rolling") -> Any:
-    return SimpleNamespace(cfg=SimpleNamespace(strategy=strategy), log=["worker-green: SIGTERM"])
+    return SimpleNamespace(
+        cfg=SimpleNamespace(strategy=strategy), log=["worker-green: SIGTERM"], resets=[]
+    )
 
 
 def test_rollout_nondeterminism_names_the_workflow_the_event_and_both_commands() -> None:
@@ -82,3 +84,15 @@ def test_rollout_stuck_names_where_the_history_stopped() -> None:
     assert diagnosis.failure_class is FailureClass.ROLLOUT_STUCK
     assert "no progress for 31s" in diagnosis.cause and "event 13" in diagnosis.cause
     assert "heartbeat_timeout" in diagnosis.hint
+
+
+def test_a_pending_workflow_task_is_not_stuck_before_its_timeout_has_passed() -> None:
+    cfg = SimpleNamespace(stuck_after=3.0)
+    history = pipeline_history(15)  # ends at WorkflowTaskStarted
+    history[0].workflow_execution_started_event_attributes.workflow_task_timeout.FromSeconds(10)
+    history[-1].workflow_task_started_event_attributes.identity = "4444@old"
+    flight = InFlight("wf-1", "run-1", "PipelineWorkflow", events=history)
+    assert _patience(cfg, flight) == 15.0  # type: ignore[arg-type]  # the timeout + a margin
+    assert "taken by 4444@old" in _stuck(_rehearsal(), flight, 16.0).cause
+    flight.events = pipeline_history(13)  # an activity: the configured patience
+    assert _patience(cfg, flight) == 3.0  # type: ignore[arg-type]

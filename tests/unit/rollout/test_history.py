@@ -71,6 +71,28 @@ def test_reset_keeps_the_commands_issued_at_the_swap_point() -> None:
     assert reset_point(history[:1], 1) is None
 
 
+def _started_by(history: list[HistoryEvent], identity: str) -> list[HistoryEvent]:
+    for e in history:
+        if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            e.workflow_task_started_event_attributes.identity = identity
+    return history
+
+
+def test_a_running_run_is_reset_only_for_a_task_a_stopped_worker_left() -> None:
+    def old(identity: str) -> bool:
+        return identity == "1@old"
+
+    # the old worker took the task after the swap point and never completed it
+    pending = _started_by(pipeline_history(15), "1@old")
+    assert reset_point(pending, 10, old) == 16  # its timeout, once the server writes it
+    timed_out = [*pending, _event(16, E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT)]
+    assert reset_point(timed_out, 10, old) == 16
+    # this tree's worker took it, or it was never taken, or it completed: nothing to reset
+    assert reset_point(_started_by(pipeline_history(15), "2@new"), 10, old) is None
+    assert reset_point(pipeline_history(14), 10, old) is None
+    assert reset_point(_started_by(pipeline_history(17), "1@old"), 10, old) is None
+
+
 def test_divergence_names_the_recorded_and_the_issued_command() -> None:
     message = (
         "[TMPRL1100] Nondeterminism error: Timer machine does not handle this event: "
