@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from staging.atomic import write_json
-from staging.config.paths import Boundary
+from staging.config.paths import Boundary, confine
 from staging.errors import ConfigError, StagingError
 from staging.gate.coverage import Coverage
 from staging.gate.signing import sign
@@ -80,16 +80,17 @@ def gate_target(project: Path, environ: Mapping[str, str] | None = None) -> tupl
     environ = os.environ if environ is None else environ
     pyproject = project / "pyproject.toml" if project.is_dir() else project
     table = _staging_table(project, pyproject)
-    value = environ.get("STAGING_APP_DIR") or table.get("app_dir", ".")
-    app_dir = (pyproject.resolve().parent / str(value)).resolve()
-    boundary = Boundary.of_project(pyproject)  # as load_config: never hash around the project
-    if not app_dir.is_relative_to(boundary.root):
-        raise ConfigError(
-            f"tool.staging.app_dir in {pyproject}: the path is outside the project",
-            expected=f"a path inside {boundary.described}",
-            observed=f"{value!r} -> {app_dir}",
-            hint=f"point app_dir at a directory under {boundary.root}",
-        )
+    from_env = environ.get("STAGING_APP_DIR")
+    value = from_env or str(table.get("app_dir", "."))
+    # As load_config: never hash the directories around the project.
+    app_dir = confine(
+        value,
+        key="tool.staging.app_dir",
+        base=pyproject.resolve().parent,
+        boundary=Boundary.of_project(pyproject),
+        pyproject=pyproject,
+        origin="env:STAGING_APP_DIR" if from_env else "file",
+    )
     if not app_dir.is_dir():
         raise ConfigError(
             f"tool.staging.app_dir in {pyproject} is not a directory",
