@@ -230,7 +230,9 @@ class Rehearsal:
         flights = await self._find(client, before, triggers)
         waits = [asyncio.ensure_future(self._until_swap_point(client, f)) for f in flights]
         timeout = min(max(p.timeout for p in self.pipelines), max(1.0, self.ctx.remaining()))
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        # Each workflow mid-flight (issue 15), not just the first: one that reached its swap
+        # point while another had not yet is brought back to its point by the reset below.
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.ALL_COMPLETED)
         freeze(old)
         self.swap_at = self.ctx.elapsed()
         for w in waits:

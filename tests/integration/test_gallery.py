@@ -24,6 +24,7 @@ from tests.gallery.shapes import (
     Shape,
     commit_all,
     copy_app,
+    git,
     init,
     prepare,
 )
@@ -105,3 +106,33 @@ def test_gallery_app_own_tests_pass_in_a_committed_copy(shape: Shape, tmp_path: 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+ROLLOUT_SHAPES = ["src-setuptools", "monorepo", "two-workers", "venv-pins"]
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("name", ROLLOUT_SHAPES)
+def test_rollout_rehearses_other_shapes(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--rollout` beyond the example: the last green tree rebuilt from git (a src layout,
+    an app in a repo's subdirectory, two workers, the app's own venv) hands its in-flight
+    workflows to this tree's workers."""
+    shape = next(s for s in SHAPES if s.name == name)
+    project = prepare(shape, tmp_path / "repo")
+    assert run_staging(RunOptions(project=project, overrides={"backend": "process"})) == 0
+    settings = project / shape.settings_file  # a compatible change, committed
+    settings.write_text(settings.read_text() + "\n# reviewed\n")
+    git(tmp_path / "repo", "commit", "--quiet", "--all", "-m", "a compatible change")
+    code = run_staging(
+        RunOptions(project=project, overrides={"backend": "process", "rollout.enabled": True})
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out[-4000:]
+    runs = sorted((project / ".staging" / "runs").iterdir())
+    verdict = json.loads((runs[-1] / "verdict.json").read_text())
+    rollout = next(p for p in verdict["phases"] if p["name"] == "rollout")
+    assert rollout["status"] == "passed", rollout
+    flights = rollout["details"]["workflows"]
+    assert flights and all(f["swap_event"] for f in flights), rollout
