@@ -90,7 +90,7 @@ def _value(outcome: TestOutcome) -> str:
 
 
 def _environment(ctx: RunContext, out_dir: Path) -> tuple[dict[str, str], bool]:
-    assert ctx.environment is not None and ctx.loaded is not None
+    assert ctx.environment is not None and ctx.loaded is not None and ctx.workspace is not None
     env = ctx.environment
     captured = out_dir / "captured.json"
     notifications = ctx.captures.to_json() if ctx.captures is not None else []
@@ -107,6 +107,7 @@ def _environment(ctx: RunContext, out_dir: Path) -> tuple[dict[str, str], bool]:
             {"name": cfg.name, "task_queue": cfg.task_queue, "pid": proc.pid}
             for cfg, proc in zip(ctx.loaded.config.workers, ctx.workers, strict=False)
         ],
+        app_dir=str(ctx.workspace.app),
     )
     merged = {**ctx.app_env, **attach.to_env()}
     shim = _plugin_path(ctx.loaded.python, out_dir)

@@ -27,6 +27,7 @@ class Attach:
     captured_urls: dict[str, str] = field(default_factory=dict)  # sink name -> its URL
     settings: dict[str, Any] = field(default_factory=dict)  # the preflight's ProbeReport
     workers: list[dict[str, Any]] = field(default_factory=list)  # name, task_queue, pid
+    app_dir: str = ""  # the run's workspace copy of the app
 
     def to_env(self) -> dict[str, str]:
         return {ATTACH_ENV: json.dumps(asdict(self))}

@@ -69,7 +69,7 @@ class StagingServices:
     backend: str
     run_id: str
     attached: bool
-    app_dir: Path | None = None  # the workspace copy of the app (None when attached)
+    app_dir: Path | None = None  # the workspace copy of the app (the run's, when attached)
     _ctx: RunContext | None = field(default=None, repr=False)
     _attach: Attach | None = field(default=None, repr=False)
     _workers: list[WorkerInfo] | None = field(default=None, repr=False)
@@ -123,6 +123,7 @@ class StagingServices:
             attach.backend,
             attach.run_id,
             True,
+            app_dir=Path(attach.app_dir) if attach.app_dir else None,
             _attach=attach,
             _workers=workers,
         )

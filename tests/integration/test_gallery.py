@@ -136,3 +136,59 @@ def test_rollout_rehearses_other_shapes(
     assert rollout["status"] == "passed", rollout
     flights = rollout["details"]["workflows"]
     assert flights and all(f["swap_event"] for f in flights), rollout
+
+
+_PYTHON_CHECKS = """
+import os
+
+import psycopg
+import pytest
+
+import ledger.activities  # the src layout's package: from the run's workspace copy
+
+pytestmark = pytest.mark.staging_check
+
+
+def test_the_workflow_wrote_entries(staging_services):
+    where = os.path.abspath(ledger.activities.__file__)
+    assert where.startswith(str(staging_services.app_dir)), where
+    with psycopg.connect(**staging_services.postgres.conninfo()) as conn:
+        (n,) = conn.execute("select count(*) from entries").fetchone()
+    assert n > 0
+
+
+def test_totals_add_up(staging_services):
+    assert 1 == 2, "the entry totals do not add up"
+"""
+
+
+@pytest.mark.process
+def test_python_checks_on_a_src_layout_app(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python checks beyond the example: `tests = [...]` in a src-layout app imports the
+    app's package from the workspace copy and reads the run's database; a failing test is
+    the run's check.failed, naming it and its message."""
+    shape = next(s for s in SHAPES if s.name == "src-setuptools")
+    project = prepare(shape, tmp_path / "repo")
+    checks = project / "tests" / "staging"
+    checks.mkdir(parents=True)
+    (checks / "test_entries.py").write_text(_PYTHON_CHECKS)
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text().replace(
+        "[tool.staging]\n", '[tool.staging]\ntests = ["tests/staging"]\n', 1
+    )
+    pyproject.write_text(text)
+    git(tmp_path / "repo", "add", "--all")
+    git(tmp_path / "repo", "commit", "--quiet", "-m", "python checks")
+    code = run_staging(RunOptions(project=project, overrides={"backend": "process"}))
+    out = capsys.readouterr().out
+    verdict = _verdict(project)
+    diagnosis = verdict["diagnosis"]
+    assert code == 1, out[-4000:]
+    assert diagnosis["class"] == "check.failed", diagnosis  # type: ignore[index]
+    cause = str(diagnosis["cause"])  # type: ignore[index]
+    assert "test_totals_add_up" in cause and "the entry totals do not add up" in cause, cause
+    (pipeline,) = verdict["pipelines"]  # type: ignore[misc]
+    results = {c["check"].rsplit("::", 1)[-1]: c["ok"] for c in pipeline["checks"]}
+    assert results.get("test_the_workflow_wrote_entries") is True, pipeline["checks"]
