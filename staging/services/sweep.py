@@ -142,6 +142,7 @@ def _remove(base: Path, record: OwnerRecord, claimed_dir: Path) -> str:
         sig = signal.Signals[str(proc.get("signal", "SIGKILL"))]
         if terminate(ident, sig):
             stopped.append(f"{proc.get('service', ident.name)} (pid {ident.pid})")
+    stopped += _stop_strays_in(claimed_dir)
     original = base / record.run_id
     for raw in record.paths:
         path = Path(raw)
@@ -154,6 +155,31 @@ def _remove(base: Path, record: OwnerRecord, claimed_dir: Path) -> str:
     clear_detached(record.run_id, base)
     what = ", ".join(stopped) if stopped else "no live processes"
     return f"run {record.run_id} of {record.owner}: stopped {what}; removed {original}"
+
+
+def _stop_strays_in(claimed_dir: Path) -> list[str]:
+    """Kill processes still working inside a dead run's dir (its workspace).
+
+    The records miss a process forked in the instant before the harness was SIGKILLed
+    (a probe or a command forked from the app's interpreter started ahead, in its own
+    session, orphaned once the fork server exits); its working directory is still the
+    run's workspace, which nothing else uses, so it is ours to stop.
+    """
+    root = str(claimed_dir.resolve())
+    stopped: list[str] = []
+    for pid, _info in live_pids():
+        if pid == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd").removesuffix(" (deleted)")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + os.sep):
+            _signal_group(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            stopped.append(f"a stray process in the run's workspace (pid {pid})")
+    return stopped
 
 
 __all__ = ["OWNER_FILE", "sweep", "terminate"]

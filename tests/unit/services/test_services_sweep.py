@@ -189,3 +189,29 @@ def test_owner_record_json_round_trip() -> None:
 def test_unsafe_run_ids_are_refused(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValueError):
         RunState(tmp_path, bad)
+
+
+def test_a_stray_process_working_in_a_dead_runs_dir_is_stopped(tmp_path: Path) -> None:
+    """A process forked just before the harness was SIGKILLed is in no record; its working
+    directory (the run's workspace) still names it as the run's. Others are left alone."""
+    import subprocess
+    import sys
+
+    from staging.services.sweep import _stop_strays_in
+
+    claimed = tmp_path / ".swept-run-1" / "workspace" / "app"
+    claimed.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    stray = subprocess.Popen(sleeper, cwd=claimed, start_new_session=True)
+    other = subprocess.Popen(sleeper, cwd=elsewhere, start_new_session=True)
+    try:
+        stopped = _stop_strays_in(tmp_path / ".swept-run-1")
+        assert stray.wait(timeout=10) == -9
+        assert other.poll() is None
+        assert stopped == [f"a stray process in the run's workspace (pid {stray.pid})"]
+    finally:
+        for proc in (stray, other):
+            proc.kill()
+            proc.wait()
