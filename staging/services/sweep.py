@@ -167,7 +167,8 @@ def _stop_strays_in(claimed_dir: Path) -> list[str]:
     """
     root = str(claimed_dir.resolve())
     stopped: list[str] = []
-    for pid, _info in live_pids():
+    killed: list[ProcIdentity] = []
+    for pid, info in live_pids():
         if pid == os.getpid():
             continue
         try:
@@ -178,7 +179,12 @@ def _stop_strays_in(claimed_dir: Path) -> list[str]:
             _signal_group(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+            killed.append(ProcIdentity(pid, info.start, info.comm))
             stopped.append(f"a stray process in the run's workspace (pid {pid})")
+    # SIGKILL is delivered at once but exiting takes a moment (a large process releases its
+    # memory first): the sweep is done when they are gone, not when they were signalled.
+    for ident in killed:
+        _wait_gone(ident, 2.0)
     return stopped
 
 
