@@ -7,17 +7,17 @@ The environment is detached (a later run's sweep leaves it alone) and described 
 
 from __future__ import annotations
 
-from staging.commands.up import endpoints_document, write_up_file
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, ServicesDone
+from staging.up_file import endpoints_document, write_up_file
 
 
 def keep_environment(ctx: RunContext) -> None:
     """Detach what a red run started instead of stopping it."""
-    assert ctx.environment is not None and ctx.loaded is not None
-    ctx.environment.detach()
+    environment, loaded = ctx.need(ServicesDone).environment, ctx.need(ConfigDone).loaded
+    environment.detach()
     if ctx.app_record is not None:
         ctx.app_record.detach()
-    document = endpoints_document(ctx.environment)
+    document = endpoints_document(environment)
     document["kept"] = {
         "run_dir": str(ctx.run_dir),
         "worker_pid": ctx.worker.pid if ctx.worker is not None and ctx.worker.alive() else None,
@@ -25,12 +25,12 @@ def keep_environment(ctx: RunContext) -> None:
         "workspace": str(ctx.workspace.root) if ctx.workspace is not None else None,
         "app_record": ctx.app_record.run_id if ctx.app_record is not None else None,
     }
-    write_up_file(ctx.loaded.app_dir, document)
+    write_up_file(loaded.app_dir, document)
 
 
 def print_attach_info(ctx: RunContext) -> None:
-    assert ctx.environment is not None and ctx.loaded is not None
-    pg, tp = ctx.environment.postgres, ctx.environment.temporal
+    environment, loaded = ctx.need(ServicesDone).environment, ctx.need(ConfigDone).loaded
+    pg, tp = environment.postgres, environment.temporal
     say = ctx.console.info
     say("kept running after the failure (--keep-on-failure):")
     say(f"  postgres   {pg.psql_command()}")
@@ -43,5 +43,5 @@ def print_attach_info(ctx: RunContext) -> None:
             say(f"  worker     pid {worker.pid}, log {worker.log_path}")
     if ctx.workspace is not None:
         say(f"  workspace  {ctx.workspace.app}")
-    say(f"  endpoints  {ctx.loaded.app_dir / '.staging' / 'up.json'}")
-    say(f"  stop it    staging down --project {ctx.loaded.app_dir}")
+    say(f"  endpoints  {loaded.app_dir / '.staging' / 'up.json'}")
+    say(f"  stop it    staging down --project {loaded.app_dir}")

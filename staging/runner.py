@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from staging.context import RunContext
+from staging.context import RunContext, ServicesDone, WorkspaceDone
 from staging.errors import StagingError
 from staging.result import Diagnosis, FailureClass, PhaseResult, Status
 from staging.services.connect import ServiceLost, lost_diagnosis, lost_services
@@ -97,13 +97,13 @@ _BEFORE_SERVICES = frozenset({"config", "services"})
 
 def _blame_infrastructure(ctx: RunContext, name: str, result: PhaseResult) -> PhaseResult:
     """A failure while a service is gone is the environment's, not the app's: say so."""
-    env = ctx.environment
+    services = ctx.get(ServicesDone)
     diagnosis = result.diagnosis
-    if env is None or diagnosis is None or ctx.interrupted:
+    if services is None or diagnosis is None or ctx.interrupted:
         return result
     if diagnosis.failure_class in (FailureClass.SERVICES_LOST, FailureClass.CONFIG_INVALID):
         return result
-    lost = lost_services(env)
+    lost = lost_services(services.environment)
     if not lost:
         return result
     seen = (f"first seen as {diagnosis.failure_class.value}: {diagnosis.cause}",)
@@ -144,7 +144,8 @@ def _internal_error(ctx: RunContext, name: str, exc: Exception) -> PhaseResult:
 
 def _redacted(ctx: RunContext, diagnosis: Diagnosis) -> Diagnosis:
     """Secrets masked; paths inside the throwaway workspace shown relative to the app."""
-    prefix = f"{ctx.workspace.app}/" if ctx.workspace is not None else None
+    done = ctx.get(WorkspaceDone)
+    prefix = f"{done.workspace.app}/" if done is not None else None
 
     def clean(text: str) -> str:
         text = ctx.redactor.text(text)

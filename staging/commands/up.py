@@ -7,61 +7,19 @@ Prints the endpoints (never the password) and writes them, password included, to
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import secrets
 import signal
 import sys
 import time
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+from staging.config.load import load_config
 from staging.errors import ConfigError
-from staging.services.base import ServiceSpec, owner_id
+from staging.services.base import ServiceSpec
 from staging.services.environment import Environment
 from staging.services.select import CHOICES
-from staging.state import ensure_state_dir
-
-UP_FILE = "up.json"
-
-
-@dataclass(frozen=True)
-class ServicesConfig:
-    backend: str = "auto"
-    database: str = "app"
-    user: str = "app"
-    namespace: str = "default"
-    postgres_image: str = "postgres:16-alpine"
-    temporal_image: str = "temporalio/temporal:latest"
-
-
-def read_services_config(project: Path) -> ServicesConfig:
-    """The services part of `[tool.staging]`; the full config loader supersedes this later."""
-    pyproject = project / "pyproject.toml"
-    try:
-        table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("staging", {})
-    except FileNotFoundError:
-        table = {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{pyproject} is not valid TOML",
-            observed=str(exc),
-            hint="fix the syntax error at the position shown",
-        ) from exc
-    pg, tp, defaults = table.get("postgres", {}), table.get("temporal", {}), ServicesConfig()
-    return ServicesConfig(
-        backend=str(table.get("backend", defaults.backend)),
-        database=str(pg.get("database", defaults.database)),
-        user=str(pg.get("user", defaults.user)),
-        namespace=str(tp.get("namespace", defaults.namespace)),
-        postgres_image=os.environ.get("STAGING_POSTGRES_IMAGE")
-        or str(pg.get("image", defaults.postgres_image)),
-        temporal_image=os.environ.get("STAGING_TEMPORAL_IMAGE")
-        or str(tp.get("image", defaults.temporal_image)),
-    )
+from staging.up_file import UP_FILE, endpoints_document, write_up_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,48 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--timeout", type=float, default=60, help="seconds to wait for readiness")
 
 
-def endpoints_document(env: Environment) -> dict[str, Any]:
-    pg, tp = env.postgres, env.temporal
-    return {
-        "run_id": env.spec.run_id,
-        "backend": env.backend_name,
-        "backend_reason": env.backend_reason,
-        "owner": owner_id(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "postgres": {
-            "host": pg.host,
-            "port": pg.port,
-            "user": pg.user,
-            "password": pg.password,
-            "database": pg.database,
-            "url": pg.url,
-        },
-        "temporal": {
-            "host": tp.host,
-            "port": tp.port,
-            "address": tp.address,
-            "namespace": tp.namespace,
-            "ui_url": tp.ui_url,
-        },
-    }
-
-
-def write_up_file(project: Path, document: dict[str, Any]) -> Path:
-    path = ensure_state_dir(project) / UP_FILE
-    # Created 0600 from the first byte: the password must never be world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(document, f, indent=2)
-    path.chmod(0o600)
-    return path
-
-
 def _print_endpoints(env: Environment, up_file: Path) -> None:
     pg, tp = env.postgres, env.temporal
     print(f"Postgres  {pg.psql_command()}")
     print(f"Temporal  {tp.address}  (namespace {tp.namespace})")
     if tp.ui_url:
         print(f"UI        {tp.ui_url}")
+    for name, endpoint in env.generic.items():
+        print(f"{name:<9} {endpoint.address}")
     print(f"Endpoints {up_file}  (includes the password and the postgresql:// URL)")
     sys.stdout.flush()
 
@@ -128,25 +52,24 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = Path(args.project).resolve()
+    # The run's own reading of the config (file < STAGING_* < --backend): `up` starts
+    # exactly the services `staging run` would, or fails on the same config error.
+    loaded = load_config(Path(args.project), cli={"backend": args.backend})
+    project, cfg = loaded.project_dir, loaded.config
     up_file = project / ".staging" / UP_FILE
     if up_file.exists():
         raise ConfigError(
             f"{up_file} exists: services of an earlier `staging up` may still be running",
             hint=f"stop them first: staging down --project {project}",
         )
-    cfg = read_services_config(project)
-    spec = ServiceSpec(
-        run_id=f"up-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
-        database=cfg.database,
-        user=cfg.user,
-        namespace=cfg.namespace,
-        postgres_image=cfg.postgres_image,
-        temporal_image=cfg.temporal_image,
+    # The run's own spec: the extra [[tool.staging.services]] come up too.
+    spec = ServiceSpec.from_config(
+        cfg, f"up-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     )
     env = Environment.start(
         spec,
-        args.backend or cfg.backend,
+        cfg.backend,
+        config=cfg,  # the attach backend's factory reads [tool.staging.attach]
         on_event=lambda message: print(f"  {message}", file=sys.stderr),
         ready_timeout=args.timeout,
         ui=True,

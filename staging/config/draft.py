@@ -11,13 +11,13 @@ unclear here gives no draft — a run without a head start, never an error.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from staging.config.interpreter import resolve_interpreter
+from staging.config.table import StagingTable, read_staging_table
+from staging.errors import ConfigError
 
 _TRUE = ("1", "true", "yes", "on", "t", "y")
 
@@ -29,16 +29,20 @@ class PrestartDraft:
     preload: tuple[str, ...]
 
 
-def draft_prestart(project: Path, environ: Mapping[str, str] | None = None) -> PrestartDraft | None:
-    """The interpreter, app dir and preload list the validated config will most likely have."""
+def draft_prestart(
+    project: Path | StagingTable, environ: Mapping[str, str] | None = None
+) -> PrestartDraft | None:
+    """The interpreter, app dir and preload list the validated config will most likely have.
+
+    `project` may be the table already read (`read_staging_table`), which `load_config`
+    then validates."""
     environ = os.environ if environ is None else environ
-    pyproject = project / "pyproject.toml" if project.is_dir() else project
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        read = read_staging_table(project)
+    except ConfigError:  # load_config meets the same error and reports it
         return None
-    table: Any = data.get("tool", {}).get("staging")
-    if not isinstance(table, dict) or table.get("prestart", True) is not True:
+    table = read.table
+    if table.get("prestart", True) is not True:
         return None
     if environ.get("STAGING_PRESTART", "true").strip().lower() not in _TRUE:
         return None
@@ -49,7 +53,7 @@ def draft_prestart(project: Path, environ: Mapping[str, str] | None = None) -> P
         return None
     if not all(isinstance(name, str) for name in preload):
         return None
-    project_dir = pyproject.resolve().parent
+    project_dir = read.project_dir
     directory = (project_dir / app_dir).resolve()
     if not directory.is_dir():
         return None

@@ -1,4 +1,4 @@
-"""Read `[tool.staging]` into one validated `StagingConfig`, remembering where each value came from.
+"""Merge and validate `[tool.staging]` into one `StagingConfig`, remembering each value's origin.
 
 Precedence is default < file < environment < command line. Every value records its
 origin in `LoadedConfig.sources` under its dotted key ("postgres.image", "timeout",
@@ -20,7 +20,8 @@ Why plain tomllib + an explicit merge rather than pydantic-settings'
 `BaseSettings`), pydantic-settings records no per-value provenance, reports TOML syntax
 errors without the file, and its env source would accept any `STAGING_*` spelling
 silently. Here each layer is a dict we own, so provenance and error messages are exact.
-The wording of validation errors lives in `staging.config.problems`.
+The file is found and parsed by `staging.config.table`, the table's one reader; the
+wording of validation errors lives in `staging.config.problems`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import copy
 import os
 import re
 import sys
-import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,7 +47,6 @@ from staging.config.model import (
     WorkerConfig,
 )
 from staging.config.paths import Boundary, confine, confine_glob
-from staging.config.problems import WORKER_EXAMPLE
 
 # `X as X`: also re-exported, for callers that imported these from here before problems.py.
 from staging.config.problems import Problem as Problem
@@ -57,6 +56,7 @@ from staging.config.problems import raise_problems as raise_problems
 from staging.config.problems import redact_observed as redact_observed
 from staging.config.render import validate_templates
 from staging.config.sql import NotOneStatement, single_statement
+from staging.config.table import StagingTable, read_staging_table
 from staging.errors import ConfigError
 
 ENV_PREFIX = "STAGING_"
@@ -85,15 +85,18 @@ class LoadedConfig:
 
 
 def load_config(
-    project: Path,
+    project: Path | StagingTable,
     *,
     cli: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LoadedConfig:
-    """Read, merge and validate `[tool.staging]`; raise `ConfigError` naming key and file."""
+    """Read, merge and validate `[tool.staging]`; raise `ConfigError` naming key and file.
+
+    `project`: the project dir or its pyproject.toml, or a table already read (the
+    config phase's draft read it first)."""
     environ = os.environ if environ is None else environ
-    pyproject = _find_pyproject(Path(project))
-    table = _read_table(pyproject)
+    read = read_staging_table(project)
+    pyproject, table = read.pyproject, read.table
 
     merged: dict[str, Any] = copy.deepcopy(table)
     sources: dict[str, str] = {}
@@ -137,66 +140,6 @@ def load_config(
         sources=sources,
         python_found=python.found,
     )
-
-
-def _find_pyproject(project: Path) -> Path:
-    pyproject = project / "pyproject.toml" if project.is_dir() else project
-    if not pyproject.is_file():
-        shown = project.absolute()
-        if project.is_dir():
-            where = f"in {shown}"
-            observed = f"the directory {shown} holds no pyproject.toml"
-        else:
-            where = f"at {shown}"
-            observed = f"{shown} {'is not a file' if project.exists() else 'does not exist'}"
-        raise ConfigError(
-            f"no pyproject.toml {where}",
-            expected="a project directory containing pyproject.toml, or the file's path",
-            observed=observed,
-            hint="pass --project pointing at the app's project directory "
-            "(the one whose pyproject.toml has [tool.staging])",
-        )
-    return pyproject.resolve()
-
-
-def _read_table(pyproject: Path) -> dict[str, Any]:
-    text = pyproject.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        where = re.search(r"at line (\d+), column (\d+)", str(exc))
-        position, source_line = "the file", ""
-        if where:
-            line_no = int(where.group(1))
-            position = f"line {line_no}, column {where.group(2)}"
-            lines = text.splitlines()
-            source_line = lines[line_no - 1] if 0 < line_no <= len(lines) else ""
-        evidence = [f"{pyproject}:{position}: {source_line}"] if source_line else []
-        raise ConfigError(
-            f"{pyproject} is not valid TOML ({position})",
-            expected="valid TOML",
-            observed=f"{exc}: {source_line}" if source_line else str(exc),
-            evidence=evidence,
-            hint=f"fix the TOML syntax at {position} of {pyproject} "
-            "(strings need quotes, lists need brackets)",
-        ) from exc
-    tool = data.get("tool", {})
-    table = tool.get("staging") if isinstance(tool, dict) else None
-    if table is None:
-        raise ConfigError(
-            f"{pyproject} has no [tool.staging] table",
-            expected="a [tool.staging] table describing the worker and pipelines",
-            observed=f"tables: {', '.join(sorted(data)) or 'none'}",
-            hint=f"add to {pyproject}:\n[tool.staging]\n\n{WORKER_EXAMPLE}",
-        )
-    if not isinstance(table, dict):
-        raise ConfigError(
-            f"tool.staging in {pyproject} is not a table",
-            expected="a table: [tool.staging]",
-            observed=f"{type(table).__name__}: {table!r}"[:120],
-            hint="write [tool.staging] as a table header followed by key = value lines",
-        )
-    return table
 
 
 def env_override_names() -> dict[str, str]:

@@ -18,12 +18,9 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ValidationError
 
 from staging.config.model import StagingConfig
+from staging.config.table import WORKER_EXAMPLE
 from staging.errors import ConfigError
 from staging.redact import is_secret_name
-
-WORKER_EXAMPLE = (
-    '[tool.staging.worker]\ncommand = ["python", "-m", "yourapp.worker"]\ntask_queue = "yourapp"'
-)
 
 
 def redact_observed(key: str, value: Any) -> str:

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext
 from staging.imports import import_module
 from staging.result import PhaseResult
 from staging.runner import Phase
@@ -48,8 +48,12 @@ def _warm_up_then_services(ctx: RunContext) -> PhaseResult:
     testcontainers come first: choosing the backend needs them at once, and sharing the
     GIL with temporalio's import doubled that (0.6 -> 1.0-1.5 s measured).
     """
-    docker = ctx.loaded is not None and ctx.loaded.config.backend != "process"
-    warm_up(first=["staging.services.docker_backend"] if docker else [])
+    # What choosing the backend imports first: docker's SDK where docker may be used; the
+    # attach backend (psycopg) for attach, which needs no service start to hide it behind.
+    backend = ctx.need(ConfigDone).loaded.config.backend
+    first = {"auto": "staging.services.docker_backend", "docker": "staging.services.docker_backend"}
+    first["attach"] = "staging.services.attach.services"
+    warm_up(first=[first[backend]] if backend in first else [])
     from staging.phases.workspace import prefetch_workspace
 
     prefetch_workspace(ctx)

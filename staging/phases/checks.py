@@ -15,8 +15,9 @@ from typing import Any
 
 import psycopg
 
+from staging.capture import CaptureServer
 from staging.config.sql import NotOneStatement, single_statement
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, ServicesDone
 from staging.result import Diagnosis, FailureClass, PhaseResult
 from staging.services.base import PostgresEndpoint
 from staging.services.connect import postgres_connection
@@ -25,8 +26,8 @@ _BOOL_OID = 16
 
 
 def checks_phase(ctx: RunContext) -> PhaseResult:
-    assert ctx.loaded is not None and ctx.environment is not None
-    by_name = {p.name: p for p in ctx.loaded.config.pipelines}
+    loaded, services = ctx.need(ConfigDone).loaded, ctx.need(ServicesDone)
+    by_name = {p.name: p for p in loaded.config.pipelines}
     ran = [(by_name[r.name], r) for r in ctx.pipelines if r.name in by_name]
     if not ran:
         return PhaseResult.skipped("checks", "no pipelines ran")
@@ -34,7 +35,7 @@ def checks_phase(ctx: RunContext) -> PhaseResult:
     for pipeline, record in ran:
         limit = pipeline.max_notifications
         if limit is not None and record.notifications > limit:
-            sample = _sample_notifications(ctx)
+            sample = _sample_notifications(services.captures)
             return PhaseResult.failed(
                 "checks",
                 Diagnosis(
@@ -48,7 +49,7 @@ def checks_phase(ctx: RunContext) -> PhaseResult:
             )
 
     results: list[dict[str, object]] = []
-    with read_only_connection(ctx.environment.postgres) as conn:
+    with read_only_connection(services.environment.postgres) as conn:
         for pipeline, record in ran:
             for check in pipeline.checks:
                 verdict = judge_check(conn, check)
@@ -157,11 +158,9 @@ def _failed(pipeline: str, check: str, verdict: CheckVerdict) -> PhaseResult:
     )
 
 
-def _sample_notifications(ctx: RunContext) -> list[str]:
-    if ctx.captures is None:
-        return []
+def _sample_notifications(captures: CaptureServer) -> list[str]:
     lines = []
-    for item in ctx.captures.to_json()[:5]:
+    for item in captures.to_json()[:5]:
         body = item.get("json") or item.get("body") or ""
         lines.append(f"{item.get('name')}: {str(body)[:160]}")
     return lines

@@ -7,45 +7,64 @@ the validated config and replaced when the draft guessed wrong.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
 from staging.app_record import AppRecord
 from staging.config.draft import draft_prestart
-from staging.context import RunContext
+from staging.config.table import StagingTable, read_staging_table
+from staging.context import ConfigDone, PhaseOrderError, RunContext
+from staging.errors import ConfigError
 from staging.result import PhaseResult
 from staging.state import ensure_state_dir
 
 
 def config_phase(ctx: RunContext) -> PhaseResult:
     ctx.app_record = AppRecord.create(ctx.run_id)
-    draft = draft_prestart(ctx.options.project)
+    # The file is read once: the draft and the validation share the table.
+    source: Path | StagingTable = ctx.options.project
+    with contextlib.suppress(ConfigError):  # load_config meets the same error and says it
+        source = read_staging_table(ctx.options.project)
+    draft = draft_prestart(source)
     if draft is not None:
         _prestart(ctx, draft.python, draft.app_dir, draft.preload)
     from staging.config.load import load_config  # pydantic: imported while the server starts
 
     try:
-        loaded = load_config(ctx.options.project, cli=ctx.options.overrides)
+        loaded = load_config(source, cli=ctx.options.overrides)
     except BaseException:
         _discard_prestart(ctx)  # no run dir for a config that does not load: no stray log
         raise
-    ctx.loaded = loaded
-    ctx.run_dir = _run_dir(ctx, loaded.app_dir)
-    ctx.logs_dir.mkdir(parents=True, exist_ok=True)
+    # Handed on at once, not when the phase passes: a run refused below (an unknown
+    # --pipeline) still writes its verdict into its run dir.
+    done = ConfigDone(loaded, _run_dir(ctx, loaded.app_dir))
+    ctx.put(done)
+    done.logs_dir.mkdir(parents=True, exist_ok=True)
     cfg = loaded.config
     selected = [p.name for p in cfg.pipelines]
     unknown = [n for n in ctx.options.pipelines if n not in selected]
     if unknown:
-        from staging.errors import ConfigError
-
         raise ConfigError(
             f"--pipeline {unknown[0]!r} is not defined in {loaded.pyproject}",
             expected=f"one of {', '.join(selected) or '(no pipelines configured)'}",
             observed=", ".join(unknown),
             hint="check the [[tool.staging.pipelines]] names",
         )
+    if ctx.options.shard is not None:  # --shard K/N: the run restricts itself to its share
+        from staging.gate.durations import resolve_shard, shard_note
+
+        shard = resolve_shard(
+            ctx.options.shard,
+            loaded.app_dir,
+            selected,
+            requested=ctx.options.pipelines,
+            pyproject=loaded.pyproject,
+        )
+        ctx.options.shard, ctx.options.pipelines = shard, list(shard.pipelines)
+        ctx.notes.append(shard_note(shard))
     _check_preload(loaded.python, loaded.app_dir, list(cfg.preload), loaded.pyproject)
-    _settle_prestart(ctx)
+    _settle_prestart(ctx, done)
     from staging.shared_venv import shared_venv
 
     shared = shared_venv(loaded.python)
@@ -83,7 +102,6 @@ def _check_preload(python: str, app_dir: Path, preload: list[str], pyproject: Pa
     import json
     import subprocess
 
-    from staging.errors import ConfigError
     from staging.workspace.hermetic import hermetic_env
 
     try:
@@ -119,7 +137,9 @@ def _prestart(ctx: RunContext, python: str, app_dir: Path, preload: tuple[str, .
     from staging.forkserver import start_for_run
     from staging.workspace.hermetic import hermetic_env
 
-    assert ctx.app_record is not None
+    record = ctx.app_record
+    if record is None:
+        raise PhaseOrderError("the config phase starts the fork server after its app record")
     run_dir = _run_dir(ctx, app_dir)
     server = start_for_run(
         python,
@@ -131,15 +151,14 @@ def _prestart(ctx: RunContext, python: str, app_dir: Path, preload: tuple[str, .
     )
     if server is not None:
         ctx.forkserver = server
-        ctx.app_record.track_pid(server.pid, "forkserver")
+        record.track_pid(server.pid, "forkserver")
 
 
-def _settle_prestart(ctx: RunContext) -> None:
+def _settle_prestart(ctx: RunContext, done: ConfigDone) -> None:
     """Keep the server the draft started only if it is the one the validated config asks for."""
     from staging.forkserver import preload_for
 
-    assert ctx.loaded is not None and ctx.app_record is not None and ctx.run_dir is not None
-    loaded, server = ctx.loaded, ctx.forkserver
+    loaded, server = done.loaded, ctx.forkserver
     wanted = (loaded.python, preload_for(loaded.app_dir, loaded.config.preload))
     if server is not None and (not loaded.config.prestart or server.identity != wanted):
         _discard_prestart(ctx)

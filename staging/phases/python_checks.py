@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from staging.atomic import write_json
-from staging.context import PipelineRecord, RunContext
+from staging.context import ConfigDone, PipelineRecord, RunContext, ServicesDone, WorkspaceDone
 from staging.pytest_plugin.attach import Attach
 from staging.result import Diagnosis, FailureClass, PhaseResult
 from staging.workspace import resolve_command
@@ -38,11 +38,11 @@ class TestOutcome:
 
 def run_python_checks(ctx: RunContext, records: list[PipelineRecord]) -> PhaseResult | None:
     """None when every Python check passed (or none is configured); else the failed phase."""
-    assert ctx.loaded is not None and ctx.workspace is not None and ctx.run_dir is not None
-    paths = list(ctx.loaded.config.tests)
+    config = ctx.need(ConfigDone)
+    paths = list(config.loaded.config.tests)
     if not paths:
         return None
-    out_dir = ctx.run_dir / "python-checks"
+    out_dir = config.run_dir / "python-checks"
     out_dir.mkdir(parents=True, exist_ok=True)
     junit = out_dir / "pytest.xml"
     junit.unlink(missing_ok=True)
@@ -66,7 +66,7 @@ def run_python_checks(ctx: RunContext, records: list[PipelineRecord]) -> PhaseRe
             "-q",
             "-rfE",
         ],
-        ctx.loaded.python,
+        config.loaded.python,
     )
     env, shimmed = _environment(ctx, out_dir)
     output, code = _run(ctx, command, env, use_forkserver=not shimmed)
@@ -90,27 +90,28 @@ def _value(outcome: TestOutcome) -> str:
 
 
 def _environment(ctx: RunContext, out_dir: Path) -> tuple[dict[str, str], bool]:
-    assert ctx.environment is not None and ctx.loaded is not None and ctx.workspace is not None
-    env = ctx.environment
+    loaded, services = ctx.need(ConfigDone).loaded, ctx.need(ServicesDone)
+    done = ctx.need(WorkspaceDone)
+    env, captures = services.environment, services.captures
     captured = out_dir / "captured.json"
-    notifications = ctx.captures.to_json() if ctx.captures is not None else []
+    notifications = captures.to_json()
     write_json(captured, ctx.redactor.value(notifications))
     attach = Attach(
         postgres=dataclasses.asdict(env.postgres),
-        temporal=dataclasses.asdict(env.temporal),
+        temporal=env.temporal.to_dict(),  # JSON-safe: TLS material, the API key
         backend=env.backend_name,
         run_id=ctx.run_id,
         captured_file=str(captured),
-        captured_urls={n: ctx.captures.url(n) for n in ctx.captures.names} if ctx.captures else {},
+        captured_urls={n: captures.url(n) for n in captures.names},
         settings=ctx.probe.to_dict() if ctx.probe is not None else {},
         workers=[
             {"name": cfg.name, "task_queue": cfg.task_queue, "pid": proc.pid}
-            for cfg, proc in zip(ctx.loaded.config.workers, ctx.workers, strict=False)
+            for cfg, proc in zip(loaded.config.workers, ctx.workers, strict=False)
         ],
-        app_dir=str(ctx.workspace.app),
+        app_dir=str(done.workspace.app),
     )
-    merged = {**ctx.app_env, **attach.to_env()}
-    shim = _plugin_path(ctx.loaded.python, out_dir)
+    merged = {**done.app_env, **attach.to_env()}
+    shim = _plugin_path(loaded.python, out_dir)
     if shim is not None:
         current = merged.get("PYTHONPATH", "")
         merged["PYTHONPATH"] = os.pathsep.join(p for p in (current, str(shim)) if p)
@@ -140,11 +141,10 @@ def _run(
 ) -> tuple[str, int | None]:
     from staging.process import ManagedProcess
 
-    assert ctx.workspace is not None
     proc = ManagedProcess.start(
         "python-checks",
         command,
-        cwd=ctx.workspace.app,
+        cwd=ctx.need(WorkspaceDone).workspace.app,
         env=env,
         log_path=ctx.logs_dir / "python-checks.log",
         redactor=ctx.redactor,

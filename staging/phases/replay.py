@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, WorkspaceDone
 from staging.replay import (
     diagnose,
     find_histories,
@@ -27,13 +27,13 @@ from staging.result import PhaseResult
 
 
 def _replay(ctx: RunContext, cancel: threading.Event | None = None) -> ReplayReport:
-    assert ctx.loaded is not None and ctx.workspace is not None
-    loaded, cfg = ctx.loaded, ctx.loaded.config
+    loaded, done = ctx.need(ConfigDone).loaded, ctx.need(WorkspaceDone)
+    cfg = loaded.config
     files = find_histories(loaded.app_dir, cfg.replay.histories, pyproject=loaded.pyproject)
     return run_replay_probe(
         loaded.python,
-        ctx.workspace.app,
-        ctx.app_env,
+        done.workspace.app,
+        done.app_env,
         files,
         workflows=cfg.replay.workflows,
         worker_command=cfg.worker.command,
@@ -46,8 +46,7 @@ def _replay(ctx: RunContext, cancel: threading.Event | None = None) -> ReplayRep
 
 def prefetch_replay(ctx: RunContext) -> None:
     """Start the replay probe in the background; `replay_phase` collects its report."""
-    assert ctx.loaded is not None
-    if not ctx.loaded.config.replay.histories:
+    if not ctx.need(ConfigDone).loaded.config.replay.histories:
         return
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay")
@@ -63,14 +62,14 @@ def prefetch_replay(ctx: RunContext) -> None:
 
 
 def replay_phase(ctx: RunContext) -> PhaseResult:
-    assert ctx.loaded is not None and ctx.workspace is not None
-    loaded, cfg = ctx.loaded, ctx.loaded.config
+    config = ctx.need(ConfigDone)
+    loaded, cfg = config.loaded, config.loaded.config
     if not cfg.replay.histories:
         return PhaseResult.skipped("replay", "no [tool.staging.replay] histories configured")
     prefetched: Future[ReplayReport] | None = ctx.background.pop("replay", None)
     report = prefetched.result() if prefetched is not None else _replay(ctx)
-    if report.stderr_tail and ctx.run_dir is not None:
-        (ctx.logs_dir / "replay.log").write_text(report.stderr_tail + "\n", encoding="utf-8")
+    if report.stderr_tail:
+        (config.logs_dir / "replay.log").write_text(report.stderr_tail + "\n", encoding="utf-8")
     rows = history_rows(report, app_dir=loaded.app_dir)
     diagnosis = diagnose(report, app_dir=loaded.app_dir, worker_command=cfg.worker.command)
     if diagnosis is not None:

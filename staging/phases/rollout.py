@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from staging.config.model import PipelineConfig, RolloutConfig
-from staging.context import RunContext
+from staging.context import ConfigDone, PhaseOrderError, RunContext, ServicesDone, WorkspaceDone
 from staging.gate.store import VerdictStore
 from staging.phases.workspace import app_process_env
 from staging.result import Diagnosis, FailureClass, PhaseResult
@@ -32,17 +32,19 @@ _STUCK_EVERY = 0.5
 
 
 def rollout_phase(ctx: RunContext) -> PhaseResult:
-    assert ctx.loaded is not None and ctx.app_record is not None
-    cfg = ctx.loaded.config.rollout
+    loaded = ctx.need(ConfigDone).loaded
+    cfg = loaded.config.rollout
     if not cfg.enabled:
         return PhaseResult.skipped("rollout", "off (`staging run --rollout` rehearses the deploy)")
     wanted = ctx.options.pipelines
-    pipelines = [p for p in ctx.loaded.config.pipelines if not wanted or p.name in wanted]
+    pipelines = [p for p in loaded.config.pipelines if not wanted or p.name in wanted]
     if not pipelines:
         return PhaseResult.skipped("rollout", "no pipelines to keep in flight")
+    if ctx.app_record is None:
+        raise PhaseOrderError("the config phase creates the app record before any rollout")
     try:
-        green = last_green_tree(ctx.loaded.app_dir)
-        old = materialise(ctx.loaded.app_dir, green, ctx.app_record.workspace_parent)
+        green = last_green_tree(loaded.app_dir)
+        old = materialise(loaded.app_dir, green, ctx.app_record.workspace_parent)
     except NoGreenTree as exc:
         return _skip(ctx, str(exc))
     try:
@@ -62,20 +64,19 @@ def _skip(ctx: RunContext, why: str) -> PhaseResult:
 
 def _old_env(ctx: RunContext, old: Workspace) -> dict[str, str]:
     """The old tree's processes get this run's settings, delivered into its own copy."""
-    assert ctx.loaded is not None
-    cfg = ctx.loaded.config
-    delivery = deliver(old, ctx.rendered_env, mode=cfg.settings.delivery, path=cfg.settings.path)
+    loaded, done = ctx.need(ConfigDone).loaded, ctx.need(WorkspaceDone)
+    cfg = loaded.config
+    delivery = deliver(old, done.rendered_env, mode=cfg.settings.delivery, path=cfg.settings.path)
     keep = set(delivery.env_vars) | set(cfg.process_env)
-    variables = {k: v for k, v in ctx.app_env.items() if k in keep}
+    variables = {k: v for k, v in done.app_env.items() if k in keep}
     variables.update(delivery.env_vars)
-    return app_process_env(ctx.loaded, old, variables, old.root / "origins")
+    return app_process_env(loaded, old, variables, old.root / "origins")
 
 
 def _halfway(ctx: RunContext, green: GreenTree) -> int | None:
     """Half the event count of the last green run's rehearsed workflows, if it rehearsed."""
-    assert ctx.loaded is not None
     try:
-        verdict = VerdictStore(ctx.loaded.app_dir).run(green.run_id).verdict or {}
+        verdict = VerdictStore(ctx.need(ConfigDone).loaded.app_dir).run(green.run_id).verdict or {}
     except Exception:  # an unreadable old run only costs the finer swap point
         return None
     for phase in verdict.get("phases") or ():
@@ -97,8 +98,7 @@ async def _rehearse(
     pipelines: list[PipelineConfig],
     halfway: int | None,
 ) -> PhaseResult:
-    assert ctx.environment is not None
-    client = await temporal_client(ctx.environment.temporal)
+    client = await temporal_client(ctx.need(ServicesDone).environment.temporal)
     rehearsal = Rehearsal(ctx, cfg, old, env, pipelines, halfway)
     try:
         flights = await rehearsal.run(client)
@@ -172,7 +172,7 @@ async def _until_done(
                 rehearsal, (idle or running)[0], now - progress[(idle or running)[0].workflow_id][1]
             )
         if now >= next_stuck:
-            stuck = await find_stuck_activity(client, tracker=tracker)
+            stuck = await find_stuck_activity(client, scope=rehearsal.scope, tracker=tracker)
             if stuck is not None:
                 await _histories(client, flights)  # a non-determinism is the cause, if it is one
                 if (found := _diverged(flights)) is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, WorkspaceDone
 from staging.db_errors import is_db_auth_failure
 from staging.evidence import build_evidence, headline_for_cause
 from staging.preflight import credentials_phrase
@@ -15,8 +15,8 @@ def _slug(name: str) -> str:
 
 
 def setup_phase(ctx: RunContext) -> PhaseResult:
-    assert ctx.loaded is not None and ctx.workspace is not None
-    steps = ctx.loaded.config.setup
+    config, workspace = ctx.need(ConfigDone), ctx.need(WorkspaceDone)
+    steps = config.loaded.config.setup
     if not steps:
         return PhaseResult.skipped("setup", "no [[tool.staging.setup]] steps")
     done: list[str] = []
@@ -30,9 +30,9 @@ def setup_phase(ctx: RunContext) -> PhaseResult:
         if code == 0:
             done.append(step.name)
             continue
-        log = ctx.logs_dir / f"setup-{_slug(step.name)}.log"
+        log = config.logs_dir / f"setup-{_slug(step.name)}.log"
         # The exception line decides; a plain tail of the output can cut it off.
-        evidence = build_evidence(output, root=str(ctx.workspace.app), log=str(log))
+        evidence = build_evidence(output, root=str(workspace.workspace.app), log=str(log))
         shown = " ".join(step.command)
         if code is None:
             cause = f"setup step {step.name!r} ({shown}) did not finish in {step.timeout:g}s"
@@ -51,7 +51,7 @@ def setup_phase(ctx: RunContext) -> PhaseResult:
                     hint=trap.hint
                     if trap
                     else "the app connected with a user/password that is not the one staging "
-                    f"delivered; check {credentials_phrase(ctx.probe, ctx.rendered_env)} "
+                    f"delivered; check {credentials_phrase(ctx.probe, workspace.rendered_env)} "
                     "and how the DSN is built (escaping)",
                     evidence=evidence,
                 ),

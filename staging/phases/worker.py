@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 
 from staging.config.model import WorkerConfig
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, ServicesDone, WorkspaceDone
 from staging.db_errors import is_db_auth_failure
 from staging.phases.workspace import check_origins
 from staging.preflight import credentials_phrase
@@ -20,18 +20,10 @@ from staging.temporal.pollers import PollerResult, wait_for_poller
 
 def worker_phase(ctx: RunContext) -> PhaseResult:
     """Start every configured worker; ready when each one's task queue has a poller."""
-    assert ctx.loaded is not None and ctx.workspace is not None and ctx.environment is not None
-    configs = ctx.loaded.config.workers
-    temporal = ctx.environment.temporal
-    replicas: list[list[ManagedProcess]] = []
-    for cfg in configs:
-        name = "worker" if len(configs) == 1 else f"worker-{_slug(cfg.name)}"
-        names = [name] if cfg.replicas == 1 else [f"{name}-{i}" for i in range(1, cfg.replicas + 1)]
-        replicas.append([ctx.spawn(n, cfg.command, role="worker", cwd=cfg.cwd) for n in names])
-    # The first replica of each worker stands for it below; teardown stops them all.
-    ctx.workers.extend(group[0] for group in replicas)
-    ctx.workers.extend(proc for group in replicas for proc in group[1:])
-    ctx.worker = ctx.workers[0]
+    configs = ctx.need(ConfigDone).loaded.config.workers
+    temporal = ctx.need(ServicesDone).environment.temporal
+    done = ctx.need(WorkspaceDone)
+    replicas = _start_workers(ctx, configs)
 
     async def wait() -> list[PollerResult]:
         client = await temporal_client(temporal)
@@ -68,12 +60,12 @@ def worker_phase(ctx: RunContext) -> PhaseResult:
     )
     if len(ctx.workers) > len(configs):
         polling += f" · {len(ctx.workers)} worker processes in all (replicas)"
-    checked = len(read_origins(ctx.origins_dir)) if ctx.origins_dir is not None else 0
+    checked = len(read_origins(done.origins_dir))
     return PhaseResult.passed(
         "worker",
         summary=f"polling task queue {polling} · {checked} app module(s), all from the workspace",
-        pid=ctx.worker.pid,
-        forked=ctx.worker.forked,
+        pid=ctx.workers[0].pid,
+        forked=ctx.workers[0].forked,
         app_modules_checked=checked,
         workers=[
             {"name": cfg.name, "task_queue": cfg.task_queue, "pid": proc.pid}
@@ -86,12 +78,12 @@ def worker_phase(ctx: RunContext) -> PhaseResult:
 def _not_ready(
     ctx: RunContext, cfg: WorkerConfig, worker: ManagedProcess, result: PollerResult
 ) -> PhaseResult:
-    assert ctx.workspace is not None
+    done = ctx.need(WorkspaceDone)
     if not worker.alive():
         worker.wait(timeout=5)
     output = worker.output(2000)
     diagnosis = result.diagnosis(
-        output, returncode=worker.returncode, redact=ctx.redactor, root=str(ctx.workspace.app)
+        output, returncode=worker.returncode, redact=ctx.redactor, root=str(done.workspace.app)
     )
     assert diagnosis is not None
     if len(ctx.workers) > 1:
@@ -100,11 +92,34 @@ def _not_ready(
         diagnosis = Diagnosis(
             FailureClass.DB_AUTH_FAILED,
             diagnosis.cause + ": Postgres rejected the app's credentials",
-            hint=f"check {credentials_phrase(ctx.probe, ctx.rendered_env)} and how the DSN "
+            hint=f"check {credentials_phrase(ctx.probe, done.rendered_env)} and how the DSN "
             "is built",
             evidence=diagnosis.evidence,
         )
     return PhaseResult.failed("worker", diagnosis, command=" ".join(cfg.command))
+
+
+def _start_workers(ctx: RunContext, configs: list[WorkerConfig]) -> list[list[ManagedProcess]]:
+    """Every replica of every worker, in `ctx.workers` the moment it runs: teardown stops
+    them all, also when a later one cannot start. The first replica of each worker comes
+    first and stands for it (readiness, the verdict)."""
+    replicas: list[list[ManagedProcess]] = []
+    started: list[ManagedProcess] = []
+    try:
+        for cfg in configs:
+            name = "worker" if len(configs) == 1 else f"worker-{_slug(cfg.name)}"
+            count = cfg.replicas
+            names = [name] if count == 1 else [f"{name}-{i}" for i in range(1, count + 1)]
+            group: list[ManagedProcess] = []
+            for n in names:
+                group.append(ctx.spawn(n, cfg.command, role="worker", cwd=cfg.cwd))
+                started.append(group[-1])
+            replicas.append(group)
+    finally:
+        firsts = [group[0] for group in replicas]
+        ctx.workers.extend(firsts + [p for p in started if p not in firsts])
+        ctx.worker = ctx.workers[0] if ctx.workers else None
+    return replicas
 
 
 def _slug(name: str) -> str:
@@ -117,11 +132,10 @@ def _candidate_queues(ctx: RunContext) -> list[str]:
     Temporal cannot list task queues; these come from the config, the app's resolved
     settings (fields named like a queue) and `task_queue=...` in the worker's own output.
     """
-    assert ctx.loaded is not None
-    cfg = ctx.loaded.config
+    cfg = ctx.need(ConfigDone).loaded.config
     names = [w.task_queue for w in cfg.workers]
     names += [p.task_queue for p in cfg.pipelines if p.task_queue]
-    names += [v for k, v in ctx.rendered_env.items() if "QUEUE" in k.upper()]
+    names += [v for k, v in ctx.need(WorkspaceDone).rendered_env.items() if "QUEUE" in k.upper()]
     names += [row["value"] for row in ctx.provenance if "queue" in row.get("field", "").lower()]
     if ctx.worker is not None:
         names += _QUEUE_IN_OUTPUT.findall(ctx.worker.output(200))

@@ -7,8 +7,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from staging.config.load import LoadedConfig
-from staging.config.render import capture_names, placeholder_values, render_env
-from staging.context import RunContext
+from staging.config.render import capture_names, placeholder_values, queue_values, render_env
+from staging.context import (
+    ConfigDone,
+    PhaseOrderError,
+    RunContext,
+    ServicesDone,
+    TreeHashed,
+    WorkspaceDone,
+)
 from staging.errors import ConfigError
 from staging.probes.origins import HOOK_DIR, origins_env, read_origins, shadowed_diagnosis
 from staging.redact import is_secret_name
@@ -26,9 +33,9 @@ def prefetch_workspace(ctx: RunContext) -> None:
     git and file work the phase would otherwise do after the services are ready. A run
     that stops before the workspace phase removes the copy in its teardown.
     """
-    assert ctx.loaded is not None and ctx.app_record is not None
-    app_dir, parent = ctx.loaded.app_dir, ctx.app_record.workspace_parent
-    settings_path = ctx.loaded.config.settings.path
+    loaded = ctx.need(ConfigDone).loaded
+    app_dir, parent = loaded.app_dir, _workspace_parent(ctx)
+    settings_path = loaded.config.settings.path
 
     def make() -> Prefetched:
         return (
@@ -48,13 +55,22 @@ def prefetch_workspace(ctx: RunContext) -> None:
     ctx.cleanups.append(discard)
 
 
+def _workspace_parent(ctx: RunContext) -> Path:
+    if ctx.app_record is None:
+        raise PhaseOrderError("the config phase creates the app record before any workspace")
+    return ctx.app_record.workspace_parent
+
+
 def workspace_phase(ctx: RunContext) -> PhaseResult:
-    assert ctx.loaded is not None and ctx.environment is not None and ctx.captures is not None
-    assert ctx.app_record is not None
-    loaded, cfg = ctx.loaded, ctx.loaded.config
+    loaded = ctx.need(ConfigDone).loaded
+    services = ctx.need(ServicesDone)
+    cfg = loaded.config
     names = capture_names(cfg.env, cfg.process_env)
-    captures = {name: ctx.captures.url(name) for name in names}
-    values = placeholder_values(ctx.environment.postgres, ctx.environment.temporal, captures)
+    captures = {name: services.captures.url(name) for name in names}
+    env = services.environment
+    queues = queue_values(cfg.worker.task_queue, cfg.task_queues())
+    generic = getattr(env, "generic", None)  # [[tool.staging.services]] ({redis.port}...)
+    values = placeholder_values(env.postgres, env.temporal, captures, queues, services=generic)
     rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
     process_env = render_env(
         cfg.process_env, values, source=str(loaded.pyproject), table="process_env"
@@ -65,43 +81,55 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
             # secret worth blanking every "stag" of the output for; values built on the
             # password (a DSN) are masked whole anyway, the password itself by fragment.
             ctx.redactor.add(value, fragments=False)
-    ctx.rendered_env = rendered
     prefetched: Future[Prefetched] | None = ctx.background.pop("workspace", None)
     if prefetched is not None:
-        ctx.tree, ctx.workspace = prefetched.result()
+        tree, workspace = prefetched.result()
     else:
-        ctx.tree = tree_hash(loaded.app_dir, cfg.settings.path)
-        ctx.workspace = Workspace.create(
-            loaded.app_dir,
-            dest_root=ctx.app_record.workspace_parent,
-            settings_path=cfg.settings.path,
+        tree = tree_hash(loaded.app_dir, cfg.settings.path)
+        workspace = Workspace.create(
+            loaded.app_dir, dest_root=_workspace_parent(ctx), settings_path=cfg.settings.path
         )
-    ctx.delivery = deliver(
-        ctx.workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path
-    )
-    check_cwds(loaded, ctx.workspace.app)
+    ctx.put(TreeHashed(tree))
+    try:
+        done = _deliver_into(loaded, workspace, rendered, process_env)
+    except BaseException:
+        workspace.remove()  # not handed on yet, so teardown would not know to remove it
+        raise
+    ctx.put(done)
+    delivery = done.delivery
     roots = import_roots(loaded.app_dir, cfg.python_path)
-    ctx.origins_dir = ctx.workspace.root / "origins"
-    ctx.app_env = app_process_env(
-        loaded, ctx.workspace, {**ctx.delivery.env_vars, **process_env}, ctx.origins_dir
-    )
     from staging.phases.replay import prefetch_replay
 
     prefetch_replay(ctx)
-    for note in getattr(ctx.workspace, "notes", []):
+    for note in getattr(workspace, "notes", []):
         ctx.console.warn(note)
     return PhaseResult.passed(
         "workspace",
-        summary=f"{len(ctx.workspace.files)} files · {ctx.delivery.channel}",
-        tree=ctx.tree.hash,
-        commit=ctx.tree.commit,
-        dirty=ctx.tree.dirty,
-        channel=ctx.delivery.channel,
+        summary=f"{len(workspace.files)} files · {delivery.channel}",
+        tree=tree.hash,
+        commit=tree.commit,
+        dirty=tree.dirty,
+        channel=delivery.channel,
         variables=sorted(rendered),
         process_variables=sorted(process_env),
         import_roots=list(roots.roots),
         import_roots_from=roots.source,
     )
+
+
+def _deliver_into(
+    loaded: LoadedConfig,
+    workspace: Workspace,
+    rendered: dict[str, str],
+    process_env: dict[str, str],
+) -> WorkspaceDone:
+    """The settings delivered into the copy, its paths checked, the app's environment built."""
+    cfg = loaded.config
+    delivery = deliver(workspace, rendered, mode=cfg.settings.delivery, path=cfg.settings.path)
+    check_cwds(loaded, workspace.app)
+    origins_dir = workspace.root / "origins"
+    app_env = app_process_env(loaded, workspace, {**delivery.env_vars, **process_env}, origins_dir)
+    return WorkspaceDone(workspace, delivery, rendered, app_env, origins_dir)
 
 
 def app_process_env(
@@ -168,14 +196,12 @@ def check_cwds(loaded: LoadedConfig, app: Path) -> None:
 
 def check_origins(ctx: RunContext, when: str) -> Diagnosis | None:
     """`workspace.shadowed` when an app process imported an app module from outside the copy."""
-    assert ctx.loaded is not None and ctx.workspace is not None
-    if ctx.origins_dir is None:
-        return None
+    loaded, done = ctx.need(ConfigDone).loaded, ctx.need(WorkspaceDone)
     return shadowed_diagnosis(
-        read_origins(ctx.origins_dir),
-        home=ctx.workspace.app,
-        checkout=ctx.loaded.app_dir,
-        python=ctx.loaded.python,
+        read_origins(done.origins_dir),
+        home=done.workspace.app,
+        checkout=loaded.app_dir,
+        python=loaded.python,
         when=when,
-        project=project_name(ctx.loaded.app_dir),
+        project=project_name(loaded.app_dir),
     )

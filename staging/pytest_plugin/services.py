@@ -78,7 +78,8 @@ class StagingServices:
     @classmethod
     def start(cls, project: Path, backend: str | None) -> StagingServices:
         """Run the session phases; on any failure stop what started, then raise."""
-        from staging.context import RunContext, RunOptions
+        from staging.context import RunContext, RunOptions, ServicesDone, WorkspaceDone
+        from staging.events import NullSink
         from staging.phases import RUN_PHASES
         from staging.runner import run_phase
 
@@ -87,7 +88,7 @@ class StagingServices:
             options=RunOptions(
                 project=project, overrides={"backend": backend} if backend else {}, json=True
             ),
-            console=_quiet_console(redactor),
+            console=NullSink(),
             redactor=redactor,
         )
         phases = dict(RUN_PHASES)
@@ -97,8 +98,8 @@ class StagingServices:
                 ctx.results.append(result)
                 if not result:
                     raise SessionFailed(result)
-            assert ctx.environment is not None and ctx.workspace is not None
-            env = ctx.environment
+            env = ctx.need(ServicesDone).environment
+            app = ctx.need(WorkspaceDone).workspace.app
             # Now, before any worker connects: a database in use cannot be a template.
             databases = DatabaseFactory.from_app_database(
                 env.postgres, f"staging_{ctx.run_id.replace('-', '_')}"
@@ -106,9 +107,7 @@ class StagingServices:
         except BaseException:
             _teardown(ctx)
             raise
-        services = cls(
-            env.postgres, env.temporal, env.backend_name, ctx.run_id, False, ctx.workspace.app, ctx
-        )
+        services = cls(env.postgres, env.temporal, env.backend_name, ctx.run_id, False, app, ctx)
         services._databases = databases
         return services
 
@@ -119,7 +118,7 @@ class StagingServices:
         ]
         return cls(
             PostgresEndpoint(**attach.postgres),
-            TemporalEndpoint(**attach.temporal),
+            TemporalEndpoint.from_dict(attach.temporal),
             attach.backend,
             attach.run_id,
             True,
@@ -204,12 +203,6 @@ def _teardown(ctx: RunContext) -> None:
     from staging.runner import RunOutcome
 
     teardown(ctx, RunOutcome(Status.PASSED, 0, list(ctx.results), None))
-
-
-def _quiet_console(redactor: Any) -> Any:
-    from staging.console import RunConsole
-
-    return RunConsole(redactor, quiet=True, plain=True)
 
 
 def _redactor() -> Any:

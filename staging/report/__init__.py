@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from staging.atomic import write_text
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext
 from staging.gate.signing import gate_key
 from staging.gate.store import NOT_RECORDED, VerdictStore, is_conclusive
 from staging.report.changes import (
@@ -47,8 +47,7 @@ def _normalised(verdict: dict[str, Any]) -> dict[str, Any]:
 
 def publish(ctx: RunContext, verdict: dict[str, Any]) -> list[str]:
     """Write every report for this run; return one line per artifact for the console."""
-    assert ctx.run_dir is not None
-    run_dir = ctx.run_dir
+    run_dir = ctx.need(ConfigDone).run_dir
     redactor = ctx.redactor
     key = gate_key()
     if key is not None:

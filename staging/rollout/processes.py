@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext
 from staging.process import ManagedProcess
 from staging.workspace import Workspace, resolve_command
 
@@ -29,10 +29,9 @@ def spawn_in(
     cwd: str = ".",
 ) -> ManagedProcess:
     """`ctx.spawn`, but in another workspace with its own environment."""
-    assert ctx.loaded is not None
     proc = ManagedProcess.start(
         name,
-        resolve_command(command, ctx.loaded.python),
+        resolve_command(command, ctx.need(ConfigDone).loaded.python),
         cwd=Path(workspace.app) / cwd,
         env=env,
         log_path=ctx.logs_dir / f"{name}.log",

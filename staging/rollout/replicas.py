@@ -10,7 +10,7 @@ import asyncio
 from collections import defaultdict
 
 from staging.config.model import WorkerConfig
-from staging.context import RunContext
+from staging.context import RunContext, ServicesDone
 from staging.evidence import build_evidence
 from staging.process import ManagedProcess
 from staging.result import Diagnosis, FailureClass, PhaseResult
@@ -22,13 +22,12 @@ def wait_for_replicas(
     ctx: RunContext, configs: list[WorkerConfig], replicas: list[list[ManagedProcess]]
 ) -> PhaseResult | None:
     """None when every replica of every worker polls its queue, else the worker phase's failure."""
-    assert ctx.environment is not None
+    temporal = ctx.need(ServicesDone).environment.temporal
     by_queue: dict[str, list[ManagedProcess]] = defaultdict(list)
     timeout: dict[str, float] = {}
     for cfg, group in zip(configs, replicas, strict=True):
         by_queue[cfg.task_queue].extend(group)
         timeout[cfg.task_queue] = max(timeout.get(cfg.task_queue, 0.0), cfg.ready_timeout)
-    temporal = ctx.environment.temporal
 
     async def wait() -> list[Polling]:
         client = await temporal_client(temporal)

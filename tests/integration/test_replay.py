@@ -22,13 +22,13 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from staging.commands.console import RunConsole
 from staging.config.load import load_config
-from staging.console import RunConsole
-from staging.context import RunContext, RunOptions
+from staging.context import ConfigDone, RunContext, RunOptions, WorkspaceDone
 from staging.history_export import export_histories
 from staging.phases.replay import replay_phase
 from staging.redact import Redactor
@@ -189,15 +189,16 @@ def phase_in(scratch: Path, case: str) -> tuple[RunContext, Any]:
         console=RunConsole(redactor, quiet=True),
         redactor=redactor,
     )
-    ctx.loaded = loaded
-    ctx.run_dir = scratch / "runs" / case / ctx.run_id
+    ctx.put(ConfigDone(loaded, scratch / "runs" / case / ctx.run_id))
     ctx.logs_dir.mkdir(parents=True)
-    ctx.workspace = Workspace.create(loaded.app_dir)
+    workspace = Workspace.create(loaded.app_dir)
     try:
-        ctx.app_env = hermetic_env(loaded.python)
+        # The replay phase reads the copy and the app's environment, nothing delivered.
+        env = hermetic_env(loaded.python)
+        ctx.put(WorkspaceDone(workspace, cast(Any, None), {}, env, workspace.root))
         return ctx, replay_phase(ctx)
     finally:
-        ctx.workspace.remove()
+        workspace.remove()
 
 
 def test_phase_fails_the_nondeterminism_case(scratch: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from staging.console import RunConsole
+from staging.commands.console import RunConsole
 from staging.preflight import analyse
 from staging.probes import ProbeReport
 from staging.probes.settings_probe import error_report

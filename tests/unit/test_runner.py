@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from staging.console import RunConsole
+from staging.commands.console import RunConsole
 from staging.context import RunContext, RunOptions
 from staging.errors import ConfigError
 from staging.redact import Redactor

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from staging.commands.console import RunConsole
 from staging.config.load import LoadedConfig
 from staging.config.model import StagingConfig
-from staging.console import RunConsole
-from staging.context import PipelineRecord, RunContext, RunOptions
+from staging.context import ConfigDone, PipelineRecord, RunContext, RunOptions, TreeHashed
 from staging.redact import Redactor
 from staging.report.markdown import render_markdown
 from staging.result import PhaseResult, Status
@@ -33,11 +33,12 @@ def _context(tmp_path: Path, only: list[str]) -> RunContext:
             "pipelines": [{"name": "greet", **pipeline}, {"name": "everflow", **pipeline}],
         }
     )
-    ctx.loaded = LoadedConfig(
+    loaded = LoadedConfig(
         config=config, pyproject=tmp_path / "pyproject.toml", project_dir=tmp_path,
         app_dir=tmp_path, python="python",
     )  # fmt: skip
-    ctx.tree = TreeInfo("a" * 40, None, False, 3, excluded_tracked=(".env",))
+    ctx.put(ConfigDone(loaded, tmp_path / "runs" / "r1"))
+    ctx.put(TreeHashed(TreeInfo("a" * 40, None, False, 3, excluded_tracked=(".env",))))
     return ctx
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from staging.commands.console import RunConsole
 from staging.config.load import LoadedConfig
 from staging.config.model import StagingConfig
-from staging.console import RunConsole
-from staging.context import RunContext, RunOptions
+from staging.context import ConfigDone, RunContext, RunOptions
 from staging.gate.coverage import Coverage
 from staging.gate.decide import GateState, decide
 from staging.gate.store import NOT_RECORDED, VerdictStore
@@ -50,12 +50,12 @@ def _context(app: Path, run_id: str) -> RunContext:
     config = StagingConfig.model_validate(
         {"worker": {"command": ["python", "-m", "worker"], "task_queue": "q"}}
     )
-    ctx.loaded = LoadedConfig(
+    loaded = LoadedConfig(
         config=config, pyproject=app / "pyproject.toml", project_dir=app, app_dir=app,
         python="python",
     )  # fmt: skip
-    ctx.run_dir = app / ".staging" / "runs" / run_id
-    ctx.run_dir.mkdir(parents=True)
+    ctx.put(ConfigDone(loaded, app / ".staging" / "runs" / run_id))
+    ctx.need(ConfigDone).run_dir.mkdir(parents=True)
     return ctx
 
 

@@ -14,8 +14,8 @@ from typing import Any, cast
 
 import pytest
 
-from staging.console import RunConsole
-from staging.context import RunContext, RunOptions
+from staging.commands.console import RunConsole
+from staging.context import ConfigDone, RunContext, RunOptions, ServicesDone
 from staging.errors import ConfigError
 from staging.phases.config import _check_preload
 from staging.phases.pipelines import exit_description
@@ -137,7 +137,7 @@ def test_a_failure_while_a_service_is_gone_is_services_lost(
     closed_port: int, listening_port: int
 ) -> None:
     ctx = make_ctx()
-    ctx.environment = cast(Any, FakeEnv(closed_port, listening_port))
+    ctx.put(ServicesDone(cast(Any, FakeEnv(closed_port, listening_port)), cast(Any, None)))
     result = run_phase(ctx, "pipelines", _stuck)
     assert result.diagnosis is not None
     assert result.diagnosis.failure_class is FailureClass.SERVICES_LOST
@@ -147,7 +147,7 @@ def test_a_failure_while_a_service_is_gone_is_services_lost(
 
 def test_a_failure_with_every_service_up_stays_the_apps(listening_port: int) -> None:
     ctx = make_ctx()
-    ctx.environment = cast(Any, FakeEnv(listening_port, listening_port))
+    ctx.put(ServicesDone(cast(Any, FakeEnv(listening_port, listening_port)), cast(Any, None)))
     result = run_phase(ctx, "pipelines", _stuck)
     assert result.diagnosis is not None
     assert result.diagnosis.failure_class is FailureClass.PIPELINE_STUCK_RETRYING
@@ -196,8 +196,8 @@ def test_run_finish_without_a_writable_run_dir_aborts(tmp_path: Path) -> None:
     from staging.commands.run import _finish
 
     ctx = make_ctx()
-    ctx.run_dir = tmp_path / "not-a-dir"
-    ctx.run_dir.write_text("a file where the run dir should be")
+    ctx.put(ConfigDone(cast(Any, None), tmp_path / "not-a-dir"))
+    (tmp_path / "not-a-dir").write_text("a file where the run dir should be")
     passed = RunOutcome(Status.PASSED, 0, [], None)
     replaced = _finish(ctx, passed)
     assert replaced is not None and replaced.exit_code == 2

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, quote_plus
 
 import pytest
 from report_helpers import green_verdict, red_env_file_removed
 
+from staging.commands.console import RunConsole
 from staging.config.load import LoadedConfig
 from staging.config.model import StagingConfig
-from staging.console import RunConsole
-from staging.context import RunContext, RunOptions
+from staging.context import ConfigDone, RunContext, RunOptions
 from staging.gate.decide import GateState, decide
 from staging.gate.store import VerdictStore
 from staging.redact import Redactor
@@ -79,14 +79,14 @@ def context(app: Path | None, run_id: str, redactor: Redactor | None = None) -> 
                 "worker": {"command": ["python", "-m", "everflow.worker"], "task_queue": "q"},
             }
         )
-        ctx.loaded = LoadedConfig(
+        loaded = LoadedConfig(
             config=config,
             pyproject=app / "pyproject.toml",
             project_dir=app,
             app_dir=app,
             python="python",
         )
-        ctx.run_dir = app / ".staging" / "runs" / run_id
+        ctx.put(ConfigDone(loaded, app / ".staging" / "runs" / run_id))
     return ctx
 
 
@@ -184,7 +184,8 @@ def test_signed_record_when_the_key_is_set(app: Path, monkeypatch: pytest.Monkey
 
 def test_aborted_at_config_still_writes_the_reports(tmp_path: Path) -> None:
     ctx = context(None, "r0")
-    ctx.run_dir = tmp_path / "runs" / "r0"
+    # A run dir with no loaded config behind it: the reports must not need one.
+    ctx.put(ConfigDone(cast(Any, None), tmp_path / "runs" / "r0"))
     verdict = {
         "run_id": "r0",
         "status": "aborted",

@@ -1,5 +1,6 @@
 """What a human sees: a live phase list on a terminal, plain lines in CI, nothing with --json.
 
+The CLI's `EventSink` (`staging.events`): the core emits events, this draws them.
 Everything printed goes through the run's redactor first.
 """
 
@@ -25,6 +26,8 @@ _MARK = {
 
 
 class RunConsole:
+    """The terminal `EventSink` of `staging run`."""
+
     def __init__(
         self, redactor: Redactor, *, quiet: bool = False, plain: bool | None = None
     ) -> None:
