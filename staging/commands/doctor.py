@@ -13,6 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from staging.doctor import DoctorReport, run_doctor
+from staging.services.backends import backend_choices
+from staging.services.backends import help_text as backend_help
 
 _MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
 _COLOR = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
@@ -27,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "app's interpreter, its settings class (with the run's rules) and the replay histories.",
     )
     p.add_argument("--project", type=Path, default=Path("."), help="dir with pyproject.toml")
-    p.add_argument("--backend", choices=["auto", "docker", "process"], help="services backend")
+    p.add_argument("--backend", choices=backend_choices(), help=backend_help())
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

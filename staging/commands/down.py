@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from staging.errors import ConfigError
+from staging.config.load import load_config
+from staging.errors import ConfigError, StagingError
+from staging.services.backends import AUTO, BackendOptions, get_backend, local_backends
+from staging.services.base import Backend
 from staging.services.process_backend import ProcessBackend
-from staging.services.select import docker_engine_status, docker_module
 from staging.services.state import clear_detached
 
 UP_FILE = Path(".staging") / "up.json"
@@ -42,35 +44,50 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
 
-def _docker_backend() -> Any | None:
-    """The docker backend when an engine answers; its leftovers need it to be removed."""
-    ok, _ = docker_engine_status()
-    module = docker_module()
-    return module.DockerBackend(client=None) if ok and not isinstance(module, str) else None
+def _project_config(project: Path | None) -> Any | None:
+    """The project's config, for backends whose resources only it locates (`attach`)."""
+    if project is None:
+        return None
+    try:
+        return load_config(project).config
+    except StagingError:  # no project here, or one that does not load: nothing to attach to
+        return None
 
 
-def _stop_run(backend_name: str, run_id: str) -> list[str]:
-    backend: Any = ProcessBackend() if backend_name == "process" else _docker_backend()
-    stop_run = getattr(backend, "stop_run", None)
-    if not callable(stop_run):
+def _backend(name: str, project: Path | None) -> Backend:
+    """The registered backend `name`, able to reach its resources from here."""
+    info = get_backend(name)
+    why = info.unavailable()
+    if why is not None:
         raise ConfigError(
-            f"cannot stop run {run_id}: the {backend_name} backend is not available here",
-            hint="start the Docker engine, then run `staging down` again",
+            f"cannot stop the run: the {name} backend is not reachable here",
+            expected=f"the {name} backend ({info.description})",
+            observed=why,
+            hint="start what it needs (the Docker engine for docker), then run `staging down` "
+            "again",
         )
-    removed: list[str] = stop_run(run_id)
+    config = None if info.local else _project_config(project)
+    return info.create(BackendOptions(config=config))
+
+
+def _stop_run(backend_name: str, run_id: str, project: Path | None = None) -> list[str]:
+    removed = _backend(backend_name, project).stop_run(run_id)
     clear_detached(run_id)
     return removed
 
 
-def _sweep_all() -> list[str]:
-    removed = ProcessBackend().sweep(include_detached=True)
-    docker = _docker_backend()
-    if docker is not None:
-        try:
-            removed += docker.sweep(include_detached=True)
-        except TypeError:  # a sweep that knows no detached runs
-            removed += docker.sweep()
-    return list(removed)
+def _sweep_all(project: Path | None = None) -> list[str]:
+    """Every local backend that can be reached (no Docker engine: nothing of docker to
+    find), then the project's own non-local backend (`attach`: dead runs' databases...)."""
+    removed: list[str] = []
+    for info in local_backends():
+        if info.unavailable() is None:
+            removed += info.create().sweep(include_detached=True)
+    config = _project_config(project)
+    if config is not None and config.backend != AUTO and not get_backend(config.backend).local:
+        backend = get_backend(config.backend).create(BackendOptions(config=config))
+        removed += backend.sweep(include_detached=True)
+    return removed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 observed=f"{type(exc).__name__}: {exc}",
                 hint=f"delete {up_file} and run `staging down --all`",
             ) from exc
-        removed += _stop_run(backend, run_id)
+        removed += _stop_run(backend, run_id, project)
         kept = document.get("kept") or {}
         if kept.get("app_record"):
             # the worker and workspace a `run --keep-on-failure` left running
@@ -98,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"nothing to stop: no {up_file} (use --all for leftovers of dead runs)")
         return 0
     if args.all:
-        removed += _sweep_all()
+        removed += _sweep_all(project)
     if getattr(args, "prune", False):
         removed += ProcessBackend().prune()
     for line in removed:

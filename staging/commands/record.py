@@ -21,6 +21,8 @@ from staging.commands.run import run_staging
 from staging.config.load import LoadedConfig, load_config
 from staging.context import RunOptions
 from staging.history_export import RecordTarget, record_target
+from staging.services.backends import backend_choices
+from staging.services.backends import help_text as backend_help
 
 _GLOB_CHARS = frozenset("*?[")
 _REPLAY_DIR = Path("\0replay-dir")  # `--into-app` without DIR: where replay looks
@@ -52,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="write to DIR (relative to the current directory); default: "
         ".staging/histories/ in the app, which is not deployed",
     )
-    p.add_argument("--backend", choices=["auto", "docker", "process"], help="services backend")
+    p.add_argument("--backend", choices=backend_choices(), help=backend_help())
     p.add_argument("--timeout", type=float, help="whole-run timeout in seconds")
     p.add_argument(
         "--pipeline",

@@ -10,9 +10,22 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-Backend = Literal["auto", "docker", "process"]
+from staging.services import images
+from staging.services.backends import backend_choices
+from staging.services.generic_config import ServiceConfig, check_services
+
+# "auto" or a backend registered in staging.services.backends (checked by `_known_backend`).
+Backend = str
 Delivery = Literal["dotenv", "environ", "secrets_dir"]
 
 
@@ -52,14 +65,68 @@ class _InApp(_Strict):
 
 
 class PostgresConfig(_Strict):
-    image: str = "postgres:16-alpine"
+    image: str = images.POSTGRES  # the one default, shared with ServiceSpec and the kind
     database: str = "app"
     user: str = "app"
 
 
 class TemporalConfig(_Strict):
-    image: str = "temporalio/temporal:latest"
+    image: str = images.TEMPORAL
     namespace: str = "default"
+
+
+class AttachConfig(_Strict):
+    """`[tool.staging.attach]`: services that already exist (`backend = "attach"`).
+
+    Secrets never sit in the file: each `*_env` key names the environment variable that
+    holds the value (the API key, the Postgres admin URL) or a path (the TLS files).
+    """
+
+    temporal_address: str = ""  # host:port of the frontend
+    namespace: str = ""  # an existing, shared namespace ...
+    namespace_prefix: str = ""  # ... or one created per run, named <prefix><run id>
+    api_key_env: str = ""
+    tls: bool | None = None  # None: TLS when a TLS file or an API key is given
+    tls_cert_env: str = ""  # client certificate (mTLS), with tls_key_env
+    tls_key_env: str = ""
+    tls_ca_env: str = ""  # the CA of the server's certificate; "" = system roots
+    tls_server_name: str = ""
+    postgres_admin_url_env: str = ""  # postgresql://admin:...@host:port/postgres
+    # A run on another host is presumed dead `timeout + lease_margin` seconds after it
+    # started (a pid is checked only on the owner's own host): then a sweep removes its
+    # database, role, workflows and namespace.
+    lease_margin: float = Field(default=600, ge=0)
+
+    @field_validator(
+        "api_key_env", "tls_cert_env", "tls_key_env", "tls_ca_env", "postgres_admin_url_env"
+    )
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if value:
+            _env_name_errors([value])
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AttachConfig:
+        if self.namespace and self.namespace_prefix:
+            raise ValueError(
+                "give either namespace (an existing, shared one) or namespace_prefix "
+                "(one created per run), not both"
+            )
+        if bool(self.tls_cert_env) != bool(self.tls_key_env):
+            raise ValueError("tls_cert_env and tls_key_env go together (mTLS needs both)")
+        if self.tls is False and (self.tls_cert_env or self.tls_ca_env):
+            raise ValueError("tls = false contradicts tls_cert_env / tls_ca_env")
+        return self
+
+    def missing(self) -> list[str]:
+        """The keys `backend = "attach"` needs and this section lacks."""
+        needed = {
+            "temporal_address": self.temporal_address,
+            "namespace or namespace_prefix": self.namespace or self.namespace_prefix,
+            "postgres_admin_url_env": self.postgres_admin_url_env,
+        }
+        return [key for key, value in needed.items() if not value]
 
 
 class SettingsConfig(_Strict):
@@ -179,11 +246,34 @@ class StagingConfig(_Strict):
     pipelines: list[PipelineConfig] = Field(default_factory=list)
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    attach: AttachConfig = Field(default_factory=AttachConfig)
+    # [[tool.staging.services]]: generic services (Redis...) beside Postgres and Temporal.
+    services: list[ServiceConfig] = Field(default_factory=list)
     # `staging run --chaos`: `interrupt = true` for every worker.
     chaos: bool = False
     # Checks written in Python: pytest paths inside the app, run in the checks phase with
     # staging's pytest plugin attached to the run's live services.
     tests: list[str] = Field(default_factory=list)
+    # Configured task queue -> the name this run uses (`suffix_task_queues`).
+    _run_queues: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        choices = backend_choices()
+        if value not in choices:
+            shown = ", ".join(repr(c) for c in choices)
+            raise ValueError(f"Input should be one of {shown} (the registered backends)")
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _services_fit(cls, value: list[ServiceConfig], info: ValidationInfo) -> list[ServiceConfig]:
+        # A field validator (backend, env and process_env come before it), so that an error
+        # is reported under tool.staging.services rather than the whole table.
+        tables = {table: info.data.get(table) or {} for table in ("env", "process_env")}
+        check_services(value, info.data.get("backend", "auto"), tables)
+        return value
 
     @field_validator("env", "process_env")
     @classmethod
@@ -251,3 +341,38 @@ class StagingConfig(_Strict):
                 "(give each [[tool.staging.workers]] entry its own name)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _attach_complete(self) -> StagingConfig:
+        missing = self.attach.missing() if self.backend == "attach" else []
+        if missing:
+            raise ValueError(
+                f'backend = "attach" needs [tool.staging.attach] {", ".join(missing)} '
+                "(the services that already exist; secrets through *_env variable names)"
+            )
+        return self
+
+    def task_queues(self) -> dict[str, str]:
+        """Each configured task queue -> the name this run uses (itself unless suffixed)."""
+        if self._run_queues:
+            return dict(self._run_queues)
+        names = [w.task_queue for w in self.workers]
+        names += [p.task_queue for p in self.pipelines if p.task_queue]
+        return {name: name for name in names}
+
+    def suffix_task_queues(self, suffix: str) -> dict[str, str]:
+        """Rename every task queue to `<queue><suffix>` for this run (in place, once).
+
+        Runs sharing a namespace (`backend = "attach"`) never take each other's tasks; every
+        phase reads the renamed queues from here, and the app gets them as a setting
+        (`{worker.task_queue}`, `{task_queue.NAME}` in [tool.staging.env]).
+        """
+        if not self._run_queues:
+            renamed = {name: name + suffix for name in self.task_queues()}
+            self._run_queues = renamed
+            for worker in self.workers:
+                worker.task_queue = renamed[worker.task_queue]
+            for pipeline in self.pipelines:
+                if pipeline.task_queue:
+                    pipeline.task_queue = renamed[pipeline.task_queue]
+        return dict(self._run_queues)

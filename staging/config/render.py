@@ -2,7 +2,10 @@
 
 A placeholder is `{name}` where name is dotted (`postgres.password`, `capture.slack`);
 `{{` and `}}` stand for literal braces. The known names are `postgres.*` and
-`temporal.*` (from the service endpoints) and `capture.<NAME>` for any NAME: each
+`temporal.*` (from the service endpoints; their keys belong to the service kinds,
+`staging.services.kinds`), `<SERVICE>.host` / `<SERVICE>.port` for each
+`[[tool.staging.services]]` entry (whose names the config model checks), and
+`capture.<NAME>` for any NAME: each
 distinct capture name becomes one loopback sink, so a run calls `capture_names` first,
 starts the sinks, then renders with `placeholder_values(...)`.
 """
@@ -16,10 +19,19 @@ from dataclasses import dataclass
 
 from staging.errors import ConfigError
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
+from staging.services.generic_spec import PLACEHOLDER_KEYS, RESERVED_NAMES, GenericEndpoint
+from staging.services.kinds import generic as generic_kind
+from staging.services.kinds import postgres as postgres_kind
+from staging.services.kinds import temporal as temporal_kind
 
-POSTGRES_KEYS = ("host", "port", "user", "password", "database", "url")
-TEMPORAL_KEYS = ("address", "host", "port", "namespace")
+POSTGRES_KEYS = postgres_kind.KEYS
+TEMPORAL_KEYS = temporal_kind.KEYS
 CAPTURE_PREFIX = "capture."
+# The run's task queues, as settings: `backend = "attach"` suffixes them with the run id,
+# so an app reads its queue from a setting rather than a constant (`task_queue.<QUEUE>`
+# names a configured queue).
+WORKER_QUEUE = "worker.task_queue"
+QUEUE_PREFIX = "task_queue."
 STATIC_NAMES = tuple(
     [f"postgres.{k}" for k in POSTGRES_KEYS] + [f"temporal.{k}" for k in TEMPORAL_KEYS]
 )
@@ -110,8 +122,14 @@ def capture_names(
 def validate_templates(templates: Mapping[str, str], *, source: str, table: str = "env") -> None:
     """Fail early (before any service starts) on syntax errors and unknown placeholders."""
     for var, name in _placeholders(templates, source, table):
-        if name not in STATIC_NAMES and _capture_name(name) is None:
-            raise _unknown(f"{table}.{var}", name, source, [*STATIC_NAMES, "capture.<NAME>"])
+        if name in (*STATIC_NAMES, WORKER_QUEUE) or name.startswith(QUEUE_PREFIX):
+            continue  # an unknown `task_queue.X` is named when rendering, with the queues
+        if _generic_name(name):
+            continue  # `{redis.port}`: the config model checks the service exists
+        if _capture_name(name) is None:
+            known = [*STATIC_NAMES, WORKER_QUEUE, f"{QUEUE_PREFIX}<QUEUE>", "capture.<NAME>"]
+            known += [f"<SERVICE>.{k}" for k in PLACEHOLDER_KEYS]
+            raise _unknown(f"{table}.{var}", name, source, known)
 
 
 def render_env(
@@ -147,21 +165,35 @@ def _unknown(key: str, name: str, source: str, known: list[str]) -> ConfigError:
     )
 
 
+def queue_values(worker_queue: str, queues: Mapping[str, str]) -> dict[str, str]:
+    """`{worker.task_queue}` and `{task_queue.<QUEUE>}`: `queues` maps each configured queue
+    to the name the run uses (`StagingConfig.task_queues()`)."""
+    values = {WORKER_QUEUE: worker_queue}
+    values.update({f"{QUEUE_PREFIX}{name}": run_name for name, run_name in queues.items()})
+    return values
+
+
+def _generic_name(name: str) -> bool:
+    """`<SERVICE>.host` / `<SERVICE>.port` of a generic service (any name not reserved)."""
+    root, _, key = name.partition(".")
+    return root not in RESERVED_NAMES and key in PLACEHOLDER_KEYS and bool(root)
+
+
 def placeholder_values(
-    postgres: PostgresEndpoint, temporal: TemporalEndpoint, captures: Mapping[str, str]
+    postgres: PostgresEndpoint,
+    temporal: TemporalEndpoint,
+    captures: Mapping[str, str],
+    queues: Mapping[str, str] | None = None,
+    *,
+    services: Mapping[str, GenericEndpoint] | None = None,
 ) -> dict[str, str]:
-    """Every placeholder's value for one run; `captures` maps NAME -> the sink's URL."""
-    values = {
-        "postgres.host": postgres.host,
-        "postgres.port": str(postgres.port),
-        "postgres.user": postgres.user,
-        "postgres.password": postgres.password,
-        "postgres.database": postgres.database,
-        "postgres.url": postgres.url,
-        "temporal.address": temporal.address,
-        "temporal.host": temporal.host,
-        "temporal.port": str(temporal.port),
-        "temporal.namespace": temporal.namespace,
-    }
+    """Every placeholder's value for one run; `captures` maps NAME -> the sink's URL,
+    `queues` holds `queue_values(...)`, `services` the generic services' endpoints by name
+    (`Environment.generic`)."""
+    values = postgres_kind.KIND.placeholders("postgres", postgres)
+    values.update(temporal_kind.KIND.placeholders("temporal", temporal))
+    for name, endpoint in (services or {}).items():
+        values.update(generic_kind.KIND.placeholders(name, endpoint))
     values.update({f"{CAPTURE_PREFIX}{name}": url for name, url in captures.items()})
+    values.update(queues or {})
     return values

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from staging.services.backends import backend_choices
+
 REQUIRE_ENV = "STAGING_PYTEST_REQUIRE"
 
 MARKERS = (
@@ -32,7 +34,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--staging-backend",
-        choices=["auto", "docker", "process"],
+        choices=backend_choices(),
         default=None,
         help="services backend (default: [tool.staging] backend, or STAGING_BACKEND)",
     )

@@ -1,8 +1,10 @@
 """The contract between a run and its services.
 
-A backend (docker / process) creates two `Service`s; `Environment` starts them in
-parallel, waits for protocol-level readiness and stops them. Endpoints are plain
-frozen values: everything a run needs to render `{postgres.*}` / `{temporal.*}`.
+A backend (registered in `staging.services.backends`) runs the `Service`s the kinds of
+`staging.services.kinds` make for it: postgres, temporal, and one per
+`[[tool.staging.services]]` entry; `Environment` starts them in parallel, waits for
+protocol-level readiness and stops them. Endpoints are plain frozen values: everything a
+run needs to render `{postgres.*}` / `{temporal.*}` / `{NAME.host}`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ import os
 import shlex
 import socket
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
+
+from staging.services import images
+from staging.services.generic_spec import GenericSpec
+
+# TLS, API key and `connect()` live with the endpoint (issue 14); re-exported here.
+from staging.services.temporal_endpoint import TemporalEndpoint as TemporalEndpoint
+from staging.services.temporal_endpoint import TemporalTLS as TemporalTLS
 
 LABEL_RUN = "staging.run"
 LABEL_OWNER = "staging.owner"
@@ -58,18 +67,6 @@ class PostgresEndpoint:
 
 
 @dataclass(frozen=True)
-class TemporalEndpoint:
-    host: str
-    port: int
-    namespace: str
-    ui_url: str | None = None
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
 class ServiceSpec:
     """What one run asks of its services."""
 
@@ -77,8 +74,27 @@ class ServiceSpec:
     database: str = "app"
     user: str = "app"
     namespace: str = "default"
-    postgres_image: str = "postgres:16-alpine"
-    temporal_image: str = "temporalio/temporal:latest"
+    postgres_image: str = images.POSTGRES
+    temporal_image: str = images.TEMPORAL
+    services: tuple[GenericSpec, ...] = ()  # [[tool.staging.services]]
+
+    @classmethod
+    def from_config(cls, config: Any, run_id: str) -> ServiceSpec:
+        """From a `StagingConfig` (duck-typed: the services never import the config model)."""
+        return cls(
+            run_id=run_id,
+            database=config.postgres.database,
+            user=config.postgres.user,
+            namespace=config.temporal.namespace,
+            postgres_image=config.postgres.image,
+            temporal_image=config.temporal.image,
+            services=tuple(GenericSpec.from_config(s) for s in config.services),
+        )
+
+    def images(self) -> tuple[str, ...]:
+        """Every image the docker backend would run for this spec."""
+        generic = tuple(s.image for s in self.services if s.image)
+        return (self.postgres_image, self.temporal_image, *generic)
 
 
 @runtime_checkable

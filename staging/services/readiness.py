@@ -25,7 +25,9 @@ from staging.errors import ServiceUnavailable
 from staging.imports import IMPORT_LOCK
 from staging.redact import Redactor
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
-from staging.services.connect import TemporalTarget, open_postgres, open_temporal
+from staging.services.connect import open_postgres, open_temporal
+from staging.services.process_binaries import temporal_binary
+from staging.services.temporal_endpoint import TemporalConnectionConfigError
 
 POLL_INTERVAL = 0.05
 
@@ -114,14 +116,14 @@ async def _temporal_once(endpoint: TemporalEndpoint, remaining: float) -> str | 
 
     per_call = timedelta(seconds=max(0.5, min(remaining, 5)))
     try:
-        client = await open_temporal(
-            TemporalTarget.of(endpoint), connect_timeout=per_call.total_seconds()
-        )
+        client = await open_temporal(endpoint, connect_timeout=per_call.total_seconds())
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=endpoint.namespace), timeout=per_call
         )
     except RPCError as exc:
         return f"gRPC {exc.status.name}: {exc.message}"
+    except TemporalConnectionConfigError:
+        raise  # unusable TLS files: waiting cannot fix that
     except Exception as exc:  # connect errors surface as RuntimeError from the Rust core
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -158,8 +160,6 @@ def _temporal_cli_once(binary: Path, endpoint: TemporalEndpoint, remaining: floa
 async def _wait_temporal(
     endpoint: TemporalEndpoint, timeout: float, abort: AbortCheck | None
 ) -> str | None:
-    from staging.services.process_backend import temporal_binary
-
     binary = temporal_binary()
     deadline = time.monotonic() + timeout
     last = "no attempt yet"
@@ -168,7 +168,8 @@ async def _wait_temporal(
         if reason is not None:
             return reason
         remaining = deadline - time.monotonic()
-        if binary is not None and "temporalio.client" not in sys.modules:
+        # The CLI is given no TLS or key: it only speeds up a plain (local) server.
+        if binary is not None and endpoint.is_plain and "temporalio.client" not in sys.modules:
             error = await asyncio.to_thread(_temporal_cli_once, binary, endpoint, remaining)
         else:
             error = await _temporal_once(endpoint, remaining)

@@ -1,7 +1,8 @@
 """Which backend runs this run's services, and why (the reason is printed to the user).
 
 `auto` takes Docker when an engine answers, otherwise the process backend. An explicit
-choice that cannot be honoured fails with the way out, never silently switches.
+choice that cannot be honoured fails with the way out, never silently switches. The names
+come from the one registry, `staging.services.backends`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import importlib
 from collections.abc import Sequence
 from types import ModuleType
 
-from staging.errors import ConfigError, ServiceUnavailable
+from staging.errors import ServiceUnavailable
+from staging.services.backends import BackendOptions, backend_choices, get_backend
 from staging.services.base import Backend
-from staging.services.process_backend import ProcessBackend, missing_binaries
+from staging.services.process_backend import ProcessBackend
+from staging.services.process_binaries import missing_binaries
 
-CHOICES = ("auto", "docker", "process")
+# The registered names at import; `backends.backend_choices()` is the live list.
+CHOICES = backend_choices()
 
 
 def docker_module() -> ModuleType | str:
@@ -47,24 +51,39 @@ def _process(ui: bool) -> ProcessBackend:
 
 
 def choose_backend(
-    requested: str, *, ui: bool = False, images: Sequence[str] = ()
+    requested: str,
+    *,
+    ui: bool = False,
+    images: Sequence[str] = (),
+    config: object = None,
+    docker_possible: bool = True,
 ) -> tuple[Backend, str]:
-    """The backend for `requested` ("auto" | "docker" | "process") and a one-line reason.
+    """The backend for `requested` ("auto" or a registered name) and a one-line reason.
 
     `ui` asks the process backend to serve Temporal's web UI (`staging up` does).
     `auto` takes Docker only when the engine answers *and* the `images` are present
     locally: a pull that cannot succeed (air-gapped CI) must not cost a run, so a
     missing image means the process backend, and the reason says how to get Docker.
+    `docker_possible=False` (a generic service with no image) makes `auto` take the
+    process backend. `config` reaches the factories of other registered backends.
     """
-    if requested not in CHOICES:
-        raise ConfigError(
-            f"unknown services backend {requested!r}",
-            expected=" | ".join(CHOICES),
-            observed=requested,
-            hint='set backend = "auto" in [tool.staging] or pass --backend auto',
-        )
+    if requested != "auto":
+        info = get_backend(requested)  # ConfigError naming the choices when unknown
+        if requested not in ("docker", "process"):
+            why = info.unavailable()
+            if why is not None:
+                raise ServiceUnavailable(
+                    f"the {requested} backend was requested but cannot be used",
+                    expected=f"the {requested} backend: {info.description}",
+                    observed=why,
+                    hint="fix what is named above, or choose another --backend",
+                )
+            backend = info.create(BackendOptions(ui=ui, config=config))
+            return backend, f"the {requested} backend was requested"
     if requested == "process":
         return _process(ui), "the process backend was requested"
+    if requested == "auto" and not docker_possible:
+        return _process(ui), "a generic service has no image: using the process backend"
     ok, why = docker_engine_status()
     if requested == "docker":
         module = docker_module()

@@ -3,6 +3,8 @@
 `prepare` copies an app into a fresh git repository, runs `staging init`, commits, then
 applies a fault: "incident" (the settings module's `env_file` line removed) or
 "ignored-import" (the worker imports a module that .gitignore keeps out of the deploy).
+`SERVICE_SHAPES` ship their own hand-written `[tool.staging]` (extra services, which
+`staging init` does not write): `prepare` commits them as they are.
 Apps with `requirements` run in their own venv, made once per requirements file under a
 cache dir (`STAGING_GALLERY_CACHE`, default ~/.cache/staging-gallery) and linked as the
 app's `.venv`.
@@ -40,6 +42,7 @@ class Shape:
     project: str = "."  # the app's project dir inside the copied repo (monorepo)
     requirements: str | None = None  # the app's own venv, from this file
     description: str = ""
+    configured: bool = False  # ships its own [tool.staging]; `staging init` is not run
 
 
 SHAPES: tuple[Shape, ...] = (
@@ -111,7 +114,20 @@ SHAPES: tuple[Shape, ...] = (
         description="its own .venv pinning older temporalio / pydantic / psycopg",
     ),
 )
-BY_NAME = {s.name: s for s in SHAPES}
+# Apps that need more than Postgres + Temporal; exercised by their own integration tests
+# (tests/integration/test_gallery_redis.py), not by test_gallery.py's init matrix.
+SERVICE_SHAPES: tuple[Shape, ...] = (
+    Shape(
+        "redis-cache",
+        "pricecache/settings.py",
+        "pricecache/worker.py",
+        "pricecache/local_only.py",
+        "import pricecache.local_only  # noqa: F401",
+        description="a third service: [[tool.staging.services]] redis, REDIS_URL in Settings",
+        configured=True,
+    ),
+)
+BY_NAME = {s.name: s for s in (*SHAPES, *SERVICE_SHAPES)}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -222,7 +238,10 @@ def apply_fault(shape: Shape, project: Path, fault: str) -> None:
 def prepare(shape: Shape, dest: Path, fault: str = "none") -> Path:
     """Copy, init, commit, apply the fault; return the project dir to run."""
     project = copy_app(shape, dest)
-    init(project)
-    commit_all(dest, f"{shape.name} with staging init's section")
+    if shape.configured:
+        commit_all(dest, f"{shape.name} with its own [tool.staging]")
+    else:
+        init(project)
+        commit_all(dest, f"{shape.name} with staging init's section")
     apply_fault(shape, project, fault)
     return project

