@@ -33,8 +33,10 @@ from temporalio.client import Client
 
 from staging.atomic import write_json
 from staging.redact import Redactor
-from staging.services.connect import TemporalTarget, temporal_client
+from staging.services.base import TemporalEndpoint
+from staging.services.connect import temporal_client
 from staging.state import STATE_DIRNAME
+from staging.temporal.scope import WHOLE_NAMESPACE, RunScope
 
 EventSink = Callable[[str], None]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -118,17 +120,18 @@ async def export_histories(
     client: Client,
     dest_dir: Path,
     *,
+    scope: RunScope = WHOLE_NAMESPACE,
     query: str | None = None,
     redactor: Redactor | None = None,
     on_event: EventSink | None = None,
 ) -> list[Path]:
-    """Write the history of every workflow in the client's namespace (or matching `query`).
+    """Write the history of every workflow of `scope` (and matching `query`).
 
     Returns the files written, in workflow start order. Histories holding a secret known
     to `redactor` are skipped and reported through `on_event`.
     """
     emit = on_event or (lambda _message: None)
-    executions = [wf async for wf in client.list_workflows(query)]
+    executions = [wf async for wf in client.list_workflows(scope.query(query))]
     executions.sort(key=lambda wf: (wf.start_time, wf.id, wf.run_id))
     dest_dir.mkdir(parents=True, exist_ok=True)
     # Never overwrite a file already there (a user's recorded history).
@@ -150,17 +153,19 @@ async def export_histories(
 
 
 def record_histories(
-    address: str,
-    namespace: str,
+    temporal: TemporalEndpoint,
     dest_dir: Path,
     *,
+    scope: RunScope = WHOLE_NAMESPACE,
     redactor: Redactor | None = None,
     on_event: EventSink | None = None,
 ) -> list[Path]:
     """Synchronous `export_histories` against a Temporal frontend, for the run's teardown."""
 
     async def export() -> list[Path]:
-        client = await temporal_client(TemporalTarget(address, namespace))
-        return await export_histories(client, dest_dir, redactor=redactor, on_event=on_event)
+        client = await temporal_client(temporal)
+        return await export_histories(
+            client, dest_dir, scope=scope, redactor=redactor, on_event=on_event
+        )
 
     return asyncio.run(export())

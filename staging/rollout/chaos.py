@@ -16,12 +16,13 @@ from typing import Any
 
 from temporalio.client import Client
 
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, ServicesDone
 from staging.phases.checks import judge_check, read_only_connection
 from staging.process import ManagedProcess
 from staging.result import Diagnosis, FailureClass, PhaseResult
 from staging.rollout.kill import Interrupter, Kill
 from staging.services.connect import postgres_connection, temporal_client
+from staging.temporal.scope import RunScope
 
 _USER_SCHEMAS = """
     select nspname from pg_namespace
@@ -30,7 +31,6 @@ _USER_SCHEMAS = """
 
 
 def interrupt_phase(ctx: RunContext) -> PhaseResult:
-    assert ctx.loaded is not None and ctx.environment is not None
     baseline = _judge(ctx)
     if not all(baseline.values()):
         return PhaseResult.skipped("interrupt", "the checks fail without interruption already")
@@ -89,17 +89,16 @@ def interrupt_phase(ctx: RunContext) -> PhaseResult:
 
 
 def _judge(ctx: RunContext) -> dict[str, bool]:
-    assert ctx.loaded is not None and ctx.environment is not None
     ran = {r.name for r in ctx.pipelines}
-    checks = [c for p in ctx.loaded.config.pipelines if p.name in ran for c in p.checks]
-    with read_only_connection(ctx.environment.postgres) as conn:
+    configured = ctx.need(ConfigDone).loaded.config.pipelines
+    checks = [c for p in configured if p.name in ran for c in p.checks]
+    with read_only_connection(ctx.need(ServicesDone).environment.postgres) as conn:
         return {check: judge_check(conn, check).ok for check in checks}
 
 
 def _empty_database(ctx: RunContext) -> None:
     """Every schema the app's setup made, dropped: the second pass starts where the first did."""
-    assert ctx.environment is not None
-    with postgres_connection(ctx.environment.postgres) as conn:
+    with postgres_connection(ctx.need(ServicesDone).environment.postgres) as conn:
         schemas = [row[0] for row in conn.execute(_USER_SCHEMAS).fetchall()]
         for schema in schemas:
             conn.execute(f'drop schema "{schema}" cascade')
@@ -107,14 +106,14 @@ def _empty_database(ctx: RunContext) -> None:
 
 
 def _interrupter(ctx: RunContext) -> Interrupter:
-    assert ctx.environment is not None and ctx.loaded is not None
-    temporal = ctx.environment.temporal
-    by_name = {w.name: w for w in ctx.loaded.config.workers}
+    temporal = ctx.need(ServicesDone).environment.temporal
+    config = ctx.need(ConfigDone).loaded.config
+    by_name = {w.name: w for w in config.workers}
     replaced: list[ManagedProcess] = []
 
     def replace(dead: ManagedProcess) -> ManagedProcess:
         cfg = next((c for n, c in by_name.items() if dead.name.startswith(f"worker-{n}")), None)
-        cfg = cfg or ctx.loaded.config.worker  # type: ignore[union-attr]
+        cfg = cfg or config.worker
         proc = ctx.spawn(
             f"{dead.name}-replacement-{len(replaced) + 1}", cfg.command, "worker", cfg.cwd
         )
@@ -130,7 +129,11 @@ def _interrupter(ctx: RunContext) -> Interrupter:
         ctx.reap(proc)
 
     return Interrupter(
-        connect=connect, workers=lambda: list(ctx.workers), replace=replace, forget=forget
+        connect=connect,
+        workers=lambda: list(ctx.workers),
+        replace=replace,
+        forget=forget,
+        scope=RunScope.of_run(config, temporal),
     )
 
 

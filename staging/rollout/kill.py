@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from staging.process import ManagedProcess
+from staging.temporal.scope import WHOLE_NAMESPACE, RunScope
 
 _EVERY = 0.03
 RUNNING = "ExecutionStatus='Running'"
@@ -64,6 +65,7 @@ class Interrupter:
     # purpose is no crash for the pipelines phase watching them.
     forget: Callable[[ManagedProcess], None]
     after: float = 0.4
+    scope: RunScope = WHOLE_NAMESPACE  # the run's workflows (a shared namespace has others')
     kills: list[Kill] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)  # activity types seen running
     error: str | None = None
@@ -94,7 +96,7 @@ class Interrupter:
 
     async def _once(self, client: Client) -> None:
         done = {k.activity for k in self.kills}
-        async for execution in client.list_workflows(RUNNING):
+        async for execution in client.list_workflows(self.scope.query(RUNNING)):
             desc = await client.get_workflow_handle(
                 execution.id, run_id=execution.run_id
             ).describe()

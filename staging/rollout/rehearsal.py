@@ -35,12 +35,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from staging.config.model import PipelineConfig, RolloutConfig, WorkerConfig
-from staging.context import RunContext
+from staging.context import ConfigDone, RunContext, ServicesDone
 from staging.process import ManagedProcess
 from staging.rollout.history import closed, find_divergence, reset_point, swap_point
 from staging.rollout.pollers import wait_for_processes
 from staging.rollout.processes import freeze, platform_stop, spawn_in
 from staging.temporal.pollers import task_queue_pollers
+from staging.temporal.scope import RunScope
 from staging.workspace import Workspace
 
 _POLL = 0.2
@@ -101,10 +102,11 @@ class Rehearsal:
         pipelines: list[PipelineConfig],
         halfway: int | None,
     ) -> None:
-        assert ctx.loaded is not None
+        loaded = ctx.need(ConfigDone).loaded
         self.ctx, self.cfg, self.old, self.old_env = ctx, cfg, old, old_env
+        self.scope = RunScope.of_run(loaded.config, ctx.need(ServicesDone).environment.temporal)
         self.pipelines, self.halfway = pipelines, halfway
-        self.workers = ctx.loaded.config.workers
+        self.workers = loaded.config.workers
         self.log: list[str] = []  # one line per old worker stopped
         self.resets: list[str] = []  # one line per run reset past the swap point
         self.old_identities: set[str] = set()  # the old workers' poller identities
@@ -164,16 +166,16 @@ class Rehearsal:
     # -- the pipelines on the old tree ---------------------------------------------------
 
     async def _trigger(self, client: Client) -> tuple[set[str], list[ManagedProcess]]:
-        before = {e.id async for e in client.list_workflows()}
+        before = {e.id async for e in client.list_workflows(self.scope.query())}
         triggers: list[ManagedProcess] = []
-        assert self.ctx.loaded is not None
+        default_queue = self.ctx.need(ConfigDone).loaded.config.worker.task_queue
         for p in self.pipelines:
             if p.workflow is not None:
                 await client.start_workflow(
                     p.workflow,
                     args=list(p.args),
                     id=f"staging-rollout-{p.name}-{self.ctx.run_id}",
-                    task_queue=p.task_queue or self.ctx.loaded.config.worker.task_queue,
+                    task_queue=p.task_queue or default_queue,
                 )
             else:
                 assert p.command is not None
@@ -197,7 +199,7 @@ class Rehearsal:
         while True:
             found = [
                 InFlight(e.id, e.run_id, e.workflow_type)
-                async for e in client.list_workflows()
+                async for e in client.list_workflows(self.scope.query())
                 if e.id not in before
             ]
             if len(found) >= len(self.pipelines):

@@ -4,9 +4,10 @@ Losing a service during a run must read as infrastructure (`services.lost`, exit
 as the app's failure; that is decidable only where the connection is made, so every call
 site goes through here:
 
-- `open_temporal` is the single `Client.connect` (readiness uses it raw: a refusal there
-  means "not ready yet"); `temporal_client` wraps it for a run's phases and turns a
-  refusal into `ServiceLost`.
+- `TemporalEndpoint.connect()` is the single `Client.connect` (address, namespace, TLS,
+  API key); `open_temporal` is it raw (readiness: a refusal there means "not ready
+  yet"); `temporal_client` wraps it for a run's phases and turns a refusal into
+  `ServiceLost`.
 - `open_postgres` is the single `psycopg.connect` (raw, for readiness);
   `postgres_connection` wraps it: a refusal from a port that no longer answers is
   `ServiceLost`, anything else (a wrong password) stays what it is.
@@ -14,22 +15,20 @@ site goes through here:
   service's own `alive()` when it has one, else a TCP probe of its port), so a phase that
   failed can be checked before the app is blamed.
 
-Issue 14 adds TLS and an API key to the Temporal connection: they belong in
-`TemporalTarget` and `_client_options`, and nowhere else.
+TLS and the API key belong to `TemporalEndpoint` (staging/services/temporal_endpoint.py)
+and nowhere else.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from staging.errors import StagingError
-from staging.imports import IMPORT_LOCK
+from staging.errors import ConfigError, StagingError
 from staging.result import Diagnosis, FailureClass
 from staging.services.base import PostgresEndpoint, TemporalEndpoint
+from staging.services.temporal_endpoint import TemporalConnectionConfigError
 
 if TYPE_CHECKING:
     import psycopg
@@ -81,43 +80,39 @@ def lost_diagnosis(
     )
 
 
-@dataclass(frozen=True)
-class TemporalTarget:
-    """Where and how to reach a Temporal frontend (issue 14: TLS, API key go here)."""
-
-    address: str
-    namespace: str = "default"
-
-    @classmethod
-    def of(cls, endpoint: TemporalEndpoint) -> TemporalTarget:
-        return cls(endpoint.address, endpoint.namespace)
-
-
-def _client_options(target: TemporalTarget) -> dict[str, Any]:
-    return {"namespace": target.namespace}
-
-
-async def open_temporal(target: TemporalTarget, *, connect_timeout: float | None = None) -> Client:
-    """The one `Client.connect`; raises what temporalio raises (for readiness polling)."""
-    with IMPORT_LOCK:
-        from temporalio.client import Client
-
-    options = _client_options(target)
-    if connect_timeout is not None:
-        options["connect_timeout"] = timedelta(seconds=connect_timeout)
-    return await Client.connect(target.address, **options)
+async def open_temporal(
+    endpoint: TemporalEndpoint, *, connect_timeout: float | None = None
+) -> Client:
+    """`endpoint.connect()`; raises what temporalio raises (for readiness polling)."""
+    return await endpoint.connect(connect_timeout=connect_timeout)
 
 
 async def temporal_client(
-    target: TemporalTarget | TemporalEndpoint, *, connect_timeout: float | None = 10.0
+    endpoint: TemporalEndpoint, *, connect_timeout: float | None = 10.0
 ) -> Client:
-    """A client for a run's Temporal; `ServiceLost` when it does not answer."""
-    if isinstance(target, TemporalEndpoint):
-        target = TemporalTarget.of(target)
+    """A client for a run's Temporal; `ServiceLost` when it does not answer.
+
+    Unusable TLS material (`TemporalConnectionConfigError`) and a refused credential are
+    configuration, not a lost service: they are raised as what they are.
+    """
     try:
-        return await open_temporal(target, connect_timeout=connect_timeout)
+        return await endpoint.connect(connect_timeout=connect_timeout)
+    except TemporalConnectionConfigError:
+        raise
     except Exception as exc:  # temporalio reports a refused connect as RuntimeError
-        raise ServiceLost("temporal", target.address, f"{type(exc).__name__}: {exc}") from exc
+        status = getattr(getattr(exc, "status", None), "name", "")
+        if status in _REFUSED_CREDENTIALS:
+            raise ConfigError(
+                f"Temporal at {endpoint.address} refused staging's credentials",
+                expected=f"access to namespace {endpoint.namespace!r}",
+                observed=f"gRPC {status}: {getattr(exc, 'message', exc)}",
+                hint="check the API key or client certificate given for this cluster, and "
+                "that it is allowed in this namespace",
+            ) from exc
+        raise ServiceLost("temporal", endpoint.address, f"{type(exc).__name__}: {exc}") from exc
+
+
+_REFUSED_CREDENTIALS = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 
 
 def open_postgres(
@@ -164,6 +159,8 @@ def lost_services(env: Environment) -> list[tuple[str, str, str]]:
     services = {getattr(s, "name", ""): s for s in getattr(env, "_services", ())}
     pg, tp = getattr(env, "postgres", None), getattr(env, "temporal", None)
     endpoints = [(name, ep) for name, ep in (("postgres", pg), ("temporal", tp)) if ep is not None]
+    # Generic services ([[tool.staging.services]]) are lost like the others.
+    endpoints += list(getattr(env, "generic", {}).items())
     for name, endpoint in endpoints:
         alive: Callable[[], bool] | None = getattr(services.get(name), "alive", None)
         address = f"{endpoint.host}:{endpoint.port}"

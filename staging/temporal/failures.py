@@ -29,6 +29,7 @@ from staging.db_errors import (
 from staging.evidence import Frame, frames_in
 from staging.result import Diagnosis, FailureClass
 from staging.temporal.sandbox import sandbox_hint
+from staging.temporal.scope import WHOLE_NAMESPACE, RunScope
 from staging.traps import find_trap
 
 # A hand-built or hostile proto could nest causes without end; real chains are short.
@@ -379,15 +380,17 @@ async def workflow_outcome(
     )
 
 
-async def workflow_outcomes(client: Client, *, query: str | None = None) -> list[WorkflowOutcome]:
-    """Every workflow run in the client's namespace (or matching `query`), oldest first.
+async def workflow_outcomes(
+    client: Client, *, scope: RunScope = WHOLE_NAMESPACE, query: str | None = None
+) -> list[WorkflowOutcome]:
+    """Every workflow run of `scope` (and matching `query`), oldest first.
 
     Visibility is eventually consistent: a run started an instant before the call may be
     missing. Callers inspect after the trigger ended, when the pipeline's runs are listed.
     """
     outcomes = [
         await workflow_outcome(client, execution.id, execution.run_id)
-        async for execution in client.list_workflows(query)
+        async for execution in client.list_workflows(scope.query(query))
     ]
     return sorted(outcomes, key=lambda o: (o.start_time is None, o.start_time or datetime.min))
 

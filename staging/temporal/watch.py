@@ -36,8 +36,10 @@ from temporalio.service import RPCError
 
 from staging.errors import ServiceUnavailable
 from staging.result import Diagnosis, FailureClass
-from staging.services.connect import TemporalTarget, temporal_client
+from staging.services.base import TemporalEndpoint
+from staging.services.connect import temporal_client
 from staging.temporal.failures import RootCause, diagnose_cause, root_cause
+from staging.temporal.scope import WHOLE_NAMESPACE, RunScope
 
 RUNNING = "ExecutionStatus='Running'"
 _RPC_TIMEOUT = timedelta(seconds=5)
@@ -214,10 +216,11 @@ async def find_stuck_activity(
     client: Client,
     *,
     stuck_after: int = 3,
+    scope: RunScope = WHOLE_NAMESPACE,
     query: str | None = None,
     tracker: RetryTracker | None = None,
 ) -> StuckActivity | None:
-    """The first running activity that failed `stuck_after` times with the same error.
+    """The first running activity of `scope` that failed `stuck_after` times alike.
 
     `query` is a visibility filter ANDed with `ExecutionStatus='Running'`. Pass the same
     `tracker` on every poll to notice a changing error (its threshold then replaces
@@ -225,8 +228,8 @@ async def find_stuck_activity(
     retry inside the worker and are not visible here.
     """
     tracker = tracker or RetryTracker(stuck_after)
-    listing = f"({query}) AND {RUNNING}" if query else RUNNING
-    async for execution in client.list_workflows(listing, rpc_timeout=_RPC_TIMEOUT):
+    listing = client.list_workflows(scope.query(query, RUNNING), rpc_timeout=_RPC_TIMEOUT)
+    async for execution in listing:
         desc = await _describe(client, execution)
         if desc is None:
             continue
@@ -242,13 +245,14 @@ async def watch_until(
     *,
     stuck_after: int = 3,
     interval: float = 0.5,
+    scope: RunScope = WHOLE_NAMESPACE,
     query: str | None = None,
 ) -> StuckActivity | None:
     """Poll until `done()` or a stuck activity turns up; transient RPC errors are retried."""
     tracker = RetryTracker(stuck_after)
     while not done():
         with contextlib.suppress(RPCError):
-            stuck = await find_stuck_activity(client, query=query, tracker=tracker)
+            stuck = await find_stuck_activity(client, scope=scope, query=query, tracker=tracker)
             if stuck is not None:
                 return stuck
         await asyncio.sleep(interval)
@@ -260,18 +264,23 @@ class StuckWatcher:
 
     Usage (the runner's trigger loop; `wait` doubles as the poll interval)::
 
-        with StuckWatcher.start(endpoint.address, endpoint.namespace) as watcher:
+        with StuckWatcher.start(endpoint, scope=scope) as watcher:
             while proc.poll() is None:
                 if watcher.wait(0.2):
                     break  # stuck: stop the trigger, report watcher.found
     """
 
     def __init__(
-        self, address: str, namespace: str, stuck_after: int, interval: float, query: str | None
+        self,
+        endpoint: TemporalEndpoint,
+        stuck_after: int,
+        interval: float,
+        scope: RunScope,
+        query: str | None,
     ) -> None:
-        self._address = address
-        self._namespace = namespace
+        self._endpoint = endpoint
         self._tracker = RetryTracker(stuck_after)
+        self._scope = scope
         self._query = query
         self._interval = interval
         self._found: StuckActivity | None = None
@@ -285,23 +294,31 @@ class StuckWatcher:
     @classmethod
     def start(
         cls,
-        address: str,
+        target: TemporalEndpoint | str,
         namespace: str = "default",
         *,
         stuck_after: int = 3,
         interval: float = 0.5,
+        scope: RunScope = WHOLE_NAMESPACE,
         query: str | None = None,
         connect_timeout: float = 10.0,
     ) -> StuckWatcher:
-        """Connect and start polling; raise `ServiceUnavailable` if Temporal does not answer."""
-        watcher = cls(address, namespace, stuck_after, interval, query)
+        """Connect and start polling; raise `ServiceUnavailable` if Temporal does not answer.
+
+        `target` is an endpoint, or a plain `host:port` (then in `namespace`).
+        """
+        endpoint = TemporalEndpoint.of(target, namespace)
+        watcher = cls(endpoint, stuck_after, interval, scope, query)
         watcher._thread.start()
         watcher._started.wait(connect_timeout)
         if not watcher._connected:
             watcher.stop()
             raise ServiceUnavailable(
                 "the stuck-retry watcher could not connect to Temporal",
-                expected=f"a Temporal frontend answering at {address} (namespace {namespace})",
+                expected=(
+                    f"a Temporal frontend answering at {endpoint.address} "
+                    f"(namespace {endpoint.namespace})"
+                ),
                 observed=watcher._last_error or f"no connection within {connect_timeout:g}s",
                 hint="check that the Temporal service is still running (see its log)",
             )
@@ -348,12 +365,14 @@ class StuckWatcher:
             self._finished.set()
 
     async def _main(self) -> None:
-        client = await temporal_client(TemporalTarget(self._address, self._namespace))
+        client = await temporal_client(self._endpoint)
         self._connected = True
         self._started.set()
         while not self._stopping.is_set():
             try:
-                found = await find_stuck_activity(client, query=self._query, tracker=self._tracker)
+                found = await find_stuck_activity(
+                    client, scope=self._scope, query=self._query, tracker=self._tracker
+                )
             except RPCError as exc:
                 self._last_error = f"RPCError: {exc}"
                 found = None
@@ -365,13 +384,13 @@ class StuckWatcher:
             )
 
 
-async def pending_activities(client: Client) -> list[str]:
-    """What the namespace's running workflows wait on: `Type (workflow id, attempt N)`.
+async def pending_activities(client: Client, *, scope: RunScope = WHOLE_NAMESPACE) -> list[str]:
+    """What the scope's running workflows wait on: `Type (workflow id, attempt N)`.
 
     Used when the worker died mid-pipeline, to name the activities it was running.
     """
     found: list[str] = []
-    async for execution in client.list_workflows(RUNNING, rpc_timeout=_RPC_TIMEOUT):
+    async for execution in client.list_workflows(scope.query(RUNNING), rpc_timeout=_RPC_TIMEOUT):
         desc = await _describe(client, execution)
         if desc is None:
             continue

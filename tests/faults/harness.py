@@ -281,14 +281,14 @@ def activity_running(run: FaultRun, activity: str) -> bool:
     """Temporal shows `activity` pending in one of the run's workflows (asked once)."""
     import asyncio
 
-    from staging.services.connect import TemporalTarget, open_temporal
+    from staging.services.base import TemporalEndpoint
     from staging.temporal.watch import pending_activities
 
     if len(run.ports) < 2:
         return False
 
     async def ask() -> list[str]:
-        client = await open_temporal(TemporalTarget(f"127.0.0.1:{run.ports[1]}"))
+        client = await TemporalEndpoint("127.0.0.1", run.ports[1], "default").connect()
         return await pending_activities(client)
 
     try:
