@@ -54,6 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.rollout import bench_rollout
 
     code = bench_rollout(min(opts.runs, 3), opts.backends, opts.out) or code
+    # Attach (issue 14): time to green against process, 8 concurrent attached runs.
+    from benchmarks.attach import bench_attach
+
+    code = bench_attach(min(opts.runs, 5), 8, opts.out) or code
+    # Shards (issue 14): N = 2 on a 4-pipeline app, on one machine and one per shard.
+    from benchmarks.shards import bench_shards
+
+    code = bench_shards(min(opts.runs, 3), opts.backends, opts.out) or code
     # The corpus table (issue 12): per case, class right and deciding line on the console.
     from benchmarks import corpus_table
 

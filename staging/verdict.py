@@ -38,6 +38,8 @@ def build_verdict(ctx: RunContext, outcome: RunOutcome) -> dict[str, Any]:
         "versions": env.versions() if env else {},
         "tree": _tree(ctx),
         "coverage": coverage(ctx).to_dict(),
+        # --shard K/N: this run's share and the whole plan, for `staging gate` (gate.union)
+        "shard": ctx.options.shard.to_dict() if ctx.options.shard else None,
         "phases": phases,
         "pipelines": [
             {

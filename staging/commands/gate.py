@@ -4,7 +4,9 @@ Exit 0 when open (or CMD's own exit code when a command follows), 1 when closed,
 usage or config error, 127 when CMD is not found. The decision goes to stderr so the
 deploy command's stdout stays its own. Signatures are required whenever
 `STAGING_GATE_KEY` is set (`--allow-unsigned` is the escape; `--require-signature`
-also closes the gate when the key is missing).
+also closes the gate when the key is missing). When the tree was run in shards
+(`staging run --shard K/N`, their records merged into `.staging/verdicts/`), the gate
+opens only when the shards together cover every pipeline, all green (`staging.gate.union`).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "gate",
         help="exit 0 only if staging passed for exactly this code; optionally run a deploy",
         description="Exit 0 only when a passing verdict exists for the current tree hash of "
-        "the app; with `-- CMD...`, run CMD only then and pass its exit code through, "
-        "e.g. `staging gate -- flyctl deploy`.",
+        "the app (or, after `staging run --shard K/N`, passing shard verdicts that together "
+        "cover every pipeline); with `-- CMD...`, run CMD only then and pass its exit code "
+        "through, e.g. `staging gate -- flyctl deploy`.",
     )
     p.add_argument("--project", type=Path, default=Path("."), help="dir with pyproject.toml")
     signatures = p.add_mutually_exclusive_group()

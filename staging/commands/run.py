@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from staging.atomic import write_json
-from staging.console import RunConsole
-from staging.context import RunContext, RunOptions
+from staging.commands.console import RunConsole
+from staging.context import ConfigDone, RunContext, RunOptions, ServicesDone
 from staging.errors import StagingError
+from staging.gate.shards import shard_argument
 from staging.phases import run_phases
 from staging.phases.teardown import teardown
 from staging.redact import Redactor
 from staging.runner import RunOutcome, execute
+from staging.services.backends import backend_choices
+from staging.services.backends import help_text as backend_help
 from staging.verdict import build_verdict
 
 
@@ -33,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project", type=Path, default=Path("."), help="dir with pyproject.toml")
-    p.add_argument("--backend", choices=["auto", "docker", "process"], help="services backend")
+    p.add_argument("--backend", choices=backend_choices(), help=backend_help())
     p.add_argument("--timeout", type=float, help="whole-run timeout in seconds")
     p.add_argument(
         "--pipeline",
@@ -41,6 +44,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="run only this pipeline (repeatable)",
+    )
+    p.add_argument(
+        "--shard",
+        type=shard_argument,
+        metavar="K/N",
+        help="run shard K of N: a share of the pipelines balanced by their recorded "
+        "durations; `staging gate` opens once the shards of a tree cover every pipeline",
     )
     p.add_argument(
         "--keep-on-failure",
@@ -89,6 +99,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         pipelines=list(args.pipeline),
         json=args.json,
         record_dir=args.record,
+        shard=getattr(args, "shard", None),
     )
 
 
@@ -141,8 +152,7 @@ def _finish(ctx: RunContext, outcome: RunOutcome) -> RunOutcome | None:
 
 def _publish(ctx: RunContext, verdict: dict[str, Any]) -> None:
     """The reports beside the verdict; one that cannot be written is named, never fatal."""
-    assert ctx.run_dir is not None
-    notifications = ctx.run_dir / "notifications.json"
+    notifications = ctx.need(ConfigDone).run_dir / "notifications.json"
     try:
         write_json(notifications, verdict["notifications"])
     except OSError as exc:
@@ -171,14 +181,14 @@ def _unwritable(outcome: RunOutcome, path: str, exc: OSError) -> RunOutcome:
 def _record(ctx: RunContext, dest: Path) -> None:
     """Save the green run's workflow histories (before teardown) for the replay gate."""
     from staging.history_export import record_histories, record_target, recorded_lines
+    from staging.temporal.scope import RunScope
 
-    assert ctx.environment is not None and ctx.loaded is not None
-    temporal = ctx.environment.temporal
-    target = record_target(ctx.loaded.app_dir, dest)
+    temporal, loaded = ctx.need(ServicesDone).environment.temporal, ctx.need(ConfigDone).loaded
+    target = record_target(loaded.app_dir, dest)
     saved = record_histories(
-        temporal.address,
-        temporal.namespace,
+        temporal,
         target.path,
+        scope=RunScope.of_run(loaded.config, temporal),
         redactor=ctx.redactor,
         on_event=ctx.console.warn,
     )

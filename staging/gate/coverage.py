@@ -107,6 +107,13 @@ def partial_line(verdict: Mapping[str, Any]) -> str | None:
     coverage = Coverage.from_verdict(verdict)
     if coverage is None or coverage.complete:
         return None
+    shard = verdict.get("shard")
+    if isinstance(shard, dict) and shard.get("count"):
+        # A shard is partial by design: the gate combines it with the tree's other shards.
+        return (
+            f"shard {shard.get('index')}/{shard.get('count')}: {coverage.summary()} — "
+            "`staging gate` opens once the shards of this tree cover every pipeline"
+        )
     line = coverage.summary()
     if coverage.missing:
         line += f"; not run: {', '.join(coverage.missing)}"

@@ -7,74 +7,25 @@ an unsigned verdict while signatures are required (by default whenever
 written by hand through); a verdict whose own tree hash is not this tree (copied by
 hand); a verdict that did not pass; a pass that did not cover every configured
 pipeline, replay and checks (`--pipeline NAME`), or does not say what it covered.
+When the tree has shard verdicts (`staging run --shard K/N`), they and the full verdict
+are decided together by `staging.gate.union`.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from staging.gate.coverage import Coverage
+from staging.gate.decision import STOP, GateDecision, GateState, Tree, describe_tree
 from staging.gate.signing import KEY_ENV, SignatureState, verify
 from staging.gate.store import StoreError, VerdictStore
+from staging.gate.union import decide_union
 
-STOP = "STOP: read the diagnosis (`staging report {run}`) before trying again."
 _MAX_FILES = 30
 
 # (old tree, new tree) -> ["M path", "A path", "D path"]
 ChangedFiles = Callable[[str, str], list[str]]
-
-
-class Tree(Protocol):
-    @property
-    def hash(self) -> str: ...
-    @property
-    def commit(self) -> str | None: ...
-    @property
-    def dirty(self) -> bool: ...
-
-
-class GateState(enum.StrEnum):
-    OPEN = "open"
-    NO_KEY = "no-key"
-    NO_VERDICT = "no-verdict"
-    UNREADABLE = "unreadable"
-    BAD_SIGNATURE = "bad-signature"
-    UNSIGNED = "unsigned"
-    MISMATCH = "mismatch"
-    RUN_FAILED = "run-failed"
-    PARTIAL = "partial-run"
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    state: GateState
-    reason: str
-    details: tuple[str, ...] = ()
-    hint: str = ""
-    verdict: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def open(self) -> bool:
-        return self.state is GateState.OPEN
-
-    def render(self) -> str:
-        head = f"staging gate: {'OPEN' if self.open else 'CLOSED'} — {self.reason}"
-        lines = [head, *(f"  {d}" for d in self.details)]
-        if self.hint:
-            lines.append(f"Hint: {self.hint}")
-        return "\n".join(lines)
-
-
-def describe_tree(tree: Tree) -> str:
-    text = f"tree {tree.hash[:12]}"
-    if tree.commit:
-        text += f", commit {tree.commit[:10]}"
-    if tree.dirty:
-        text += " + uncommitted changes"
-    return text
 
 
 def decide(
@@ -99,8 +50,14 @@ def decide(
         )
     try:
         verdict = store.load(tree.hash)
+        shards = store.shard_records(tree.hash)
     except StoreError as exc:
         return GateDecision(GateState.UNREADABLE, exc.message, (exc.observed or "?",), exc.hint)
+    if shards:
+        full = [(store.verdict_path(tree.hash), verdict)] if verdict is not None else []
+        return decide_union(
+            full + shards, tree, key=key, require_signature=bool(require_signature), implied=implied
+        )
     if verdict is None:
         return GateDecision(
             GateState.NO_VERDICT,

@@ -5,6 +5,8 @@
   earlier run of that tree passed, and a later green run reopens it. Runs that prove
   nothing about the code (aborted, interrupted) are never recorded here, and a partial
   pass (`--pipeline NAME`) does not replace a complete pass of the same tree.
+- `verdicts/<tree-hash>.shards/K-of-N.json`: the same, per shard (`staging run --shard
+  K/N`); the gate combines them with the full verdict (`staging.gate.union`).
 - `last-green.json`: the tree, commit, run and settings snapshot of the last green run,
   the baseline for "what changed since it last worked".
 - `runs/<run-id>/verdict.json`: every run's own verdict (written by `staging run`), listed
@@ -16,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,10 @@ from typing import Any
 
 from staging.atomic import write_json
 from staging.config.paths import Boundary, confine
+from staging.config.table import read_staging_table
 from staging.errors import ConfigError, StagingError
 from staging.gate.coverage import Coverage
+from staging.gate.shards import ShardInfo
 from staging.gate.signing import sign
 from staging.state import STATE_DIRNAME, ensure_state_dir
 from staging.workspace.files import DEFAULT_SETTINGS_PATH
@@ -33,6 +36,7 @@ from staging.workspace.files import DEFAULT_SETTINGS_PATH
 VERDICTS = "verdicts"
 LAST_GREEN = "last-green.json"
 RUNS = "runs"
+SHARDS_SUFFIX = ".shards"
 _TREE_HASH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -78,15 +82,15 @@ def gate_target(project: Path, environ: Mapping[str, str] | None = None) -> tupl
     the tree hash needs (the settings path is left out of it, as from the run's copy).
     """
     environ = os.environ if environ is None else environ
-    pyproject = project / "pyproject.toml" if project.is_dir() else project
-    table = _staging_table(project, pyproject)
+    read = read_staging_table(project)
+    pyproject, table = read.pyproject, read.table
     from_env = environ.get("STAGING_APP_DIR")
     value = from_env or str(table.get("app_dir", "."))
     # As load_config: never hash the directories around the project.
     app_dir = confine(
         value,
         key="tool.staging.app_dir",
-        base=pyproject.resolve().parent,
+        base=read.project_dir,
         boundary=Boundary.of_project(pyproject),
         pyproject=pyproject,
         origin="env:STAGING_APP_DIR" if from_env else "file",
@@ -102,28 +106,6 @@ def gate_target(project: Path, environ: Mapping[str, str] | None = None) -> tupl
     path = settings.get("path") if isinstance(settings, dict) else None
     settings_path = environ.get("STAGING_SETTINGS_PATH") or path or DEFAULT_SETTINGS_PATH
     return app_dir, str(settings_path)
-
-
-def _staging_table(project: Path, pyproject: Path) -> dict[str, Any]:
-    if not pyproject.is_file():
-        raise ConfigError(
-            f"no pyproject.toml {'in' if project.is_dir() else 'at'} {project.absolute()}",
-            expected="a project directory containing pyproject.toml with [tool.staging]",
-            observed=f"{project.absolute()}: "
-            + ("a directory without pyproject.toml" if project.is_dir() else "not found"),
-            hint="pass --project pointing at the directory `staging run` was run against",
-        )
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"{pyproject} is not valid TOML",
-            observed=str(exc),
-            hint=f"fix the TOML syntax of {pyproject}",
-        ) from exc
-    tool = data.get("tool")
-    table = tool.get("staging") if isinstance(tool, dict) else None
-    return table if isinstance(table, dict) else {}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -217,9 +199,15 @@ class VerdictStore:
             return None
         if not is_conclusive(verdict):
             return None
-        path = self.verdict_path(str(tree["hash"]))
-        if _partial_pass(verdict) and _complete_pass(self._current(path)):
-            return None
+        shard = ShardInfo.from_verdict(verdict)
+        if shard is not None:
+            # One file per shard: a shard's pass is partial by design and must neither
+            # replace the tree's full verdict nor another shard's.
+            path = self.shard_dir(str(tree["hash"])) / shard.file_name
+        else:
+            path = self.verdict_path(str(tree["hash"]))
+            if _partial_pass(verdict) and _complete_pass(self._current(path)):
+                return None
         ensure_state_dir(self.app_dir)
         write_json(path, sign(verdict, key) if key else verdict)
         return path
@@ -232,6 +220,23 @@ class VerdictStore:
 
     def load(self, tree_hash: str) -> dict[str, Any] | None:
         return _read_json(self.verdict_path(tree_hash))
+
+    def shard_dir(self, tree_hash: str) -> Path:
+        """`verdicts/<tree>.shards/`: `K-of-N.json`, the newest conclusive verdict of each
+        shard of that tree (`staging run --shard K/N`)."""
+        return self.verdict_path(tree_hash).with_suffix(SHARDS_SUFFIX)
+
+    def shard_records(self, tree_hash: str) -> list[tuple[Path, dict[str, Any]]]:
+        """The tree's shard verdicts, by file name; a StoreError for one that is garbled."""
+        directory = self.shard_dir(tree_hash)
+        if not directory.is_dir():
+            return []
+        records = []
+        for path in sorted(directory.glob("*.json")):
+            verdict = _read_json(path)
+            if verdict is not None:
+                records.append((path, verdict))
+        return records
 
     def last_green(self) -> dict[str, Any] | None:
         return _read_json(self.last_green_path)
