@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from staging.config.interpreter import Interpreter, interpreter_problem, resolve_interpreter
 from staging.config.model import (
+    AttachConfig,
     PostgresConfig,
     SettingsConfig,
     StagingConfig,
@@ -66,6 +67,8 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "temporal": TemporalConfig,
     "settings": SettingsConfig,
     "worker": WorkerConfig,
+    # CI points the same config at its cluster: STAGING_ATTACH_TEMPORAL_ADDRESS=...
+    "attach": AttachConfig,
 }
 
 

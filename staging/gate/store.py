@@ -242,11 +242,20 @@ class VerdictStore:
         return _read_json(self.last_green_path)
 
     def set_last_green(
-        self, verdict: dict[str, Any], *, settings: dict[str, Any] | None
+        self,
+        verdict: dict[str, Any],
+        *,
+        settings: dict[str, Any] | None,
+        shards_cover_tree: bool = False,
     ) -> Path | None:
+        """`shards_cover_tree`: this pass is a shard's, and with the tree's other shard
+        verdicts it covers every pipeline (the gate's own decision, made by the caller)."""
         tree = verdict.get("tree")
         # Green means what opens the gate: a partial pass is no baseline for "what changed".
-        if not _complete_pass(verdict) or not isinstance(tree, dict):
+        complete = _complete_pass(verdict) or (
+            shards_cover_tree and verdict.get("status") == "passed"
+        )
+        if not complete or not isinstance(tree, dict):
             return None
         ensure_state_dir(self.app_dir)
         write_json(

@@ -17,6 +17,8 @@ from typing import Any
 
 from staging.atomic import write_text
 from staging.context import ConfigDone, RunContext
+from staging.gate.decide import decide
+from staging.gate.decision import GateState
 from staging.gate.signing import gate_key
 from staging.gate.store import NOT_RECORDED, VerdictStore, is_conclusive
 from staging.report.changes import (
@@ -117,8 +119,28 @@ def _append(path: Path, text: str) -> str:
 
 
 def _set_green(store: VerdictStore, verdict: dict[str, Any], snapshot: Any) -> str | None:
-    path = store.set_last_green(verdict, settings=snapshot)
-    return f"last green: {path}" if path else None
+    covered = verdict.get("shard") is not None and _shards_cover_tree(store, verdict)
+    path = store.set_last_green(verdict, settings=snapshot, shards_cover_tree=covered)
+    if path is None:
+        return None
+    return f"last green: {path}{' (the shards of this tree now cover it)' if covered else ''}"
+
+
+def _shards_cover_tree(store: VerdictStore, verdict: dict[str, Any]) -> bool:
+    """A shard's pass is the tree's last green once the tree's shard verdicts together
+    would open the gate (signatures aside: the baseline is for "what changed", not trust)."""
+    tree = verdict.get("tree") or {}
+    if not isinstance(tree, dict) or not tree.get("hash"):
+        return False
+    baseline = _RecordedTree(str(tree["hash"]), tree.get("commit"), bool(tree.get("dirty")))
+    return decide(store, baseline, key=None, require_signature=False).state is GateState.OPEN
+
+
+@dataclasses.dataclass(frozen=True)
+class _RecordedTree:
+    hash: str
+    commit: str | None
+    dirty: bool
 
 
 def _changes(

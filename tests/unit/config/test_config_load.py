@@ -384,3 +384,27 @@ def test_the_gate_refuses_an_app_dir_outside_the_project_too(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as info:
         gate_target(project, environ={})
     assert_names(info.value, "tool.staging.app_dir", "outside the project", str(project))
+
+
+def test_ci_points_an_attached_config_at_its_cluster_through_the_environment(
+    tmp_path: Path,
+) -> None:
+    """[tool.staging.attach] keys are overridable like every section's (not the secrets:
+    those are named variables already)."""
+    project = write(
+        tmp_path,
+        FULL + '\n[tool.staging.attach]\ntemporal_address = "file:7233"\nnamespace = "staging"\n'
+        'postgres_admin_url_env = "PG_ADMIN"\n',
+    )
+    environ = {
+        "STAGING_BACKEND": "attach",
+        "STAGING_ATTACH_TEMPORAL_ADDRESS": "temporal.ci.internal:7233",
+        "STAGING_ATTACH_TLS": "true",
+    }
+    loaded = load_config(project, environ=environ)
+    assert loaded.config.attach is not None
+    assert loaded.config.attach.temporal_address == "temporal.ci.internal:7233"
+    assert loaded.config.attach.tls is True
+    assert loaded.config.attach.namespace == "staging"
+    assert loaded.sources["attach.temporal_address"] == ("env:STAGING_ATTACH_TEMPORAL_ADDRESS")
+    assert "STAGING_ATTACH_NAMESPACE_PREFIX" in env_override_names()

@@ -232,3 +232,31 @@ def test_with_no_pipeline_to_decide_the_newest_verdict_speaks_for_the_tree(
     assert decision.state is GateState.RUN_FAILED
     decision = decide_union(found[:1], TREE, key=None, require_signature=False, implied=True)
     assert decision.open
+
+
+def test_the_shard_that_completes_the_tree_makes_it_the_last_green(store: VerdictStore) -> None:
+    """`last-green.json` (the "what changed" baseline, --rollout's old tree) follows the
+    gate: a shard alone is no baseline; the one whose pass completes the tree is."""
+    from staging.report import _set_green
+
+    first = shard_verdict(1, 2)
+    store.record(first)
+    assert _set_green(store, first, None) is None
+    assert store.last_green() is None
+    second = shard_verdict(2, 2)
+    store.record(second)
+    line = _set_green(store, second, None)
+    assert line is not None and "the shards of this tree now cover it" in line
+    green = store.last_green()
+    assert green is not None
+    assert (green["tree"], green["run_id"]) == (TREE.hash, "run-2-of-2-1")
+
+
+def test_a_red_shard_keeps_the_last_green_where_it_was(store: VerdictStore) -> None:
+    from staging.report import _set_green
+
+    store.record(shard_verdict(1, 2, status="failed"))
+    second = shard_verdict(2, 2)
+    store.record(second)
+    assert _set_green(store, second, None) is None
+    assert store.last_green() is None
