@@ -21,8 +21,8 @@ from staging.services.backends import AUTO, BackendOptions, get_backend, local_b
 from staging.services.base import Backend
 from staging.services.process_backend import ProcessBackend
 from staging.services.state import clear_detached
-
-UP_FILE = Path(".staging") / "up.json"
+from staging.state import STATE_DIRNAME
+from staging.up_file import UP_FILE
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,7 +92,7 @@ def _sweep_all(project: Path | None = None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     project = Path(args.project).resolve()
-    up_file = project / UP_FILE
+    up_file = project / STATE_DIRNAME / UP_FILE
     removed: list[str] = []
     if up_file.exists():
         try:
