@@ -108,7 +108,7 @@ class AttachBackend:
         with pg.admin_connection(self.target.admin) as conn:
             records = pg.run_records(conn) + pg.orphan_databases(conn)
         records = [r for r in records if mine(r) and r.abandoned(include_detached=include_detached)]
-        removed = [self._remove(r) for r in records]
+        removed = [self._remove_or_say_why(r) for r in records]
         if self.target.namespace_prefix:
             done = {r.namespace for r in records}
             removed += in_thread(lambda: self._sweep_namespaces(include_detached, done))
@@ -126,6 +126,17 @@ class AttachBackend:
             if abandoned and await namespaces.delete(client, name):
                 removed.append(f"attach: namespace {name} of run {record.run_id} ({record.owner})")
         return removed
+
+    def _remove_or_say_why(self, record: OwnerRecord) -> str:
+        """One abandoned run that cannot be removed (another sweeper got there first, a
+        lost connection) must not keep the others: say it, and the next sweep retries."""
+        try:
+            return self._remove(record)
+        except Exception as exc:
+            return (
+                f"attach: run {record.run_id} ({record.owner}) not removed, the next sweep "
+                f"retries: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
 
     def _remove(self, record: OwnerRecord) -> str:
         """Workflows, namespace, database, then the role (the record) — in that order."""

@@ -219,6 +219,39 @@ def test_a_sweep_removes_only_abandoned_runs_of_its_own_cluster(
     assert backend.sweep(include_detached=True) == ["dead", "detached"]
 
 
+def test_one_run_that_cannot_be_removed_does_not_keep_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from contextlib import nullcontext
+
+    from staging.services.attach import backend as attach_backend
+    from staging.services.attach import pg
+
+    cfg = _config()
+    backend = attach_backend.AttachBackend(cfg, {"PG_ADMIN": ADMIN})
+    ours = backend.target.temporal.address
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    records = [
+        _record(run_id=name, pid=int(dead.stdout), temporal=ours) for name in ("a", "b", "c")
+    ]
+    monkeypatch.setattr(pg, "admin_connection", lambda admin: nullcontext(None))
+    monkeypatch.setattr(pg, "run_records", lambda conn: records)
+    monkeypatch.setattr(pg, "orphan_databases", lambda conn: [])
+
+    def remove(record: OwnerRecord) -> str:
+        if record.run_id == "a":
+            raise RuntimeError('database "x" does not exist\nDETAIL: dropped meanwhile')
+        return record.run_id
+
+    monkeypatch.setattr(backend, "_remove", remove)
+    found = backend.sweep()
+    assert found[1:] == ["b", "c"]
+    assert found[0].startswith("attach: run a (")
+    assert found[0].endswith('not removed, the next sweep retries: RuntimeError: database "x" '
+                             "does not exist")  # fmt: skip
+
+
 def test_mtls_files_come_from_the_named_variables() -> None:
     cfg = _config(tls_cert_env="CERT", tls_key_env="KEY", tls_server_name="t.internal")
     environ = {"PG_ADMIN": ADMIN, "CERT": "/s/c.pem", "KEY": "/s/k.pem"}
