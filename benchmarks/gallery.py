@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.options import Options
+from benchmarks.options import Options, save_section
 from tests.gallery.shapes import EXPECTED_CODE, SHAPES, Shape, apply_fault, commit_all, copy_app
 
 FLAGS = {"--gallery-only": "only", "--no-gallery": "skip"}
@@ -147,12 +147,7 @@ def _mark(ok: bool, klass: str) -> str:
 def bench_gallery(opts: Options) -> int:
     result = measure(opts)
     result["command"] = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
-    out = opts.out.with_name("gallery.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    out.with_suffix(".md").write_text(table)
-    print(table)
+    save_section(opts.out, "gallery", result, markdown(result))
     wrong = [r for r in result["rows"] if not _all_right(r)]
     return 1 if wrong else 0
 

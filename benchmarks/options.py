@@ -6,6 +6,7 @@ Kept free of heavy imports so `--help` and option errors answer at once.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,3 +92,14 @@ def parse_options(argv: Sequence[str] | None = None, description: str = "") -> O
     if quick:
         opts.trigger_levels, opts.run_levels = [1, 4], [1, 2]
     return opts
+
+
+def save_section(out: Path, name: str, data: object, table: str) -> Path:
+    """A section's results beside `out`: `<name>.json` (every sample) and `<name>.md`; the
+    table is printed too."""
+    target = out.with_name(f"{name}.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2) + "\n")
+    target.with_suffix(".md").write_text(table)
+    print(table)
+    return target

@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.options import save_section  # noqa: E402
+
 APP = REPO / "examples" / "everflow"
 SESSION_PHASES = ("config", "services", "workspace", "preflight", "setup")
 
@@ -202,12 +206,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def bench_pytest_plugin(runs: int, backends: list[str], out: Path, tests: int = 10) -> int:
     rows = [measure(backend, max(1, runs), tests) for backend in backends]
-    target = out.with_name("pytest_plugin.json")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(rows, indent=2) + "\n")
-    table = markdown(rows)
-    target.with_suffix(".md").write_text(table)
-    print(table)
+    save_section(out, "pytest_plugin", rows, markdown(rows))
     return 0
 
 

@@ -26,6 +26,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.options import save_section  # noqa: E402
+
 TARGET = 1.5
 CASE = "rollout/paced-transform-patched"
 
@@ -82,12 +84,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def bench_rollout(runs: int, backends: list[str], out: Path) -> int:
     rows = [measure(backend, max(1, runs)) for backend in backends]
-    target = out.with_name("rollout.json")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(rows, indent=2) + "\n")
-    table = markdown(rows)
-    target.with_suffix(".md").write_text(table)
-    print(table)
+    save_section(out, "rollout", rows, markdown(rows))
     return 0 if all(r["met"] for r in rows) else 1
 
 

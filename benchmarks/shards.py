@@ -15,7 +15,6 @@ benchmarks/results/shards.json (+ .md).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import python_env  # noqa: E402
+from benchmarks.options import save_section  # noqa: E402
 
 APP = REPO / "tests" / "integration" / "apps" / "four-pipelines"
 SHARDS = 2
@@ -152,12 +152,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def bench_shards(runs: int, backends: list[str], out: Path, pause: float = 2.0) -> int:
     rows = [measure(backend, max(1, runs), pause) for backend in backends]
-    target = out.with_name("shards.json")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(rows, indent=2) + "\n")
-    table = markdown(rows)
-    target.with_suffix(".md").write_text(table)
-    print(table)
+    save_section(out, "shards", rows, markdown(rows))
     return 0
 
 
