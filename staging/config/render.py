@@ -194,6 +194,18 @@ def placeholder_values(
     values.update(temporal_kind.KIND.placeholders("temporal", temporal))
     for name, endpoint in (services or {}).items():
         values.update(generic_kind.KIND.placeholders(name, endpoint))
+    return run_values(values, captures, queues)
+
+
+def run_values(
+    services: Mapping[str, str],
+    captures: Mapping[str, str],
+    queues: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Every placeholder's value for one run, from the services' own values (a running
+    `Environment.placeholders()`: each service rendered by its kind), the capture sinks'
+    URLs and `queue_values(...)`."""
+    values = dict(services)
     values.update({f"{CAPTURE_PREFIX}{name}": url for name, url in captures.items()})
     values.update(queues or {})
     return values

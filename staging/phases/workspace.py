@@ -7,7 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from staging.config.load import LoadedConfig
-from staging.config.render import capture_names, placeholder_values, queue_values, render_env
+from staging.config.render import capture_names, queue_values, render_env, run_values
 from staging.context import (
     ConfigDone,
     PhaseOrderError,
@@ -69,8 +69,7 @@ def workspace_phase(ctx: RunContext) -> PhaseResult:
     captures = {name: services.captures.url(name) for name in names}
     env = services.environment
     queues = queue_values(cfg.worker.task_queue, cfg.task_queues())
-    generic = getattr(env, "generic", None)  # [[tool.staging.services]] ({redis.port}...)
-    values = placeholder_values(env.postgres, env.temporal, captures, queues, services=generic)
+    values = run_values(env.placeholders(), captures, queues)  # every service, by its kind
     rendered = render_env(cfg.env, values, source=str(loaded.pyproject))
     process_env = render_env(
         cfg.process_env, values, source=str(loaded.pyproject), table="process_env"

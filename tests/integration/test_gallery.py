@@ -20,6 +20,7 @@ from staging.commands.run import run_staging
 from staging.context import RunOptions
 from tests.gallery.shapes import (
     EXPECTED_CODE,
+    SERVICE_SHAPES,
     SHAPES,
     Shape,
     commit_all,
@@ -92,7 +93,9 @@ def test_init_writes_a_section_that_names_what_it_found(shape: Shape, tmp_path: 
 
 
 @pytest.mark.process
-@pytest.mark.parametrize("shape", [s for s in SHAPES if not s.requirements], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "shape", [s for s in (*SHAPES, *SERVICE_SHAPES) if not s.requirements], ids=lambda s: s.name
+)
 def test_gallery_app_own_tests_pass_in_a_committed_copy(shape: Shape, tmp_path: Path) -> None:
     """Each app's own tests, run where it would be deployed from (a clean commit)."""
     project = copy_app(shape, tmp_path / "repo")

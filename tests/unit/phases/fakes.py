@@ -121,7 +121,9 @@ class FakeEnvironment:
         return {s.name: "fake" for s in self._services}
 
     def placeholders(self) -> dict[str, str]:
-        return {}
+        from staging.config.render import placeholder_values
+
+        return placeholder_values(self.postgres, self.temporal, {}, services=self.generic)
 
     def save_logs(self, dest_dir: Path) -> None:
         self.saved_logs.append(dest_dir)
